@@ -1,0 +1,1 @@
+//! Clerk webhook verification and events.

@@ -1,0 +1,2 @@
+//! Clerk webhooks.
+pub mod clerk;
