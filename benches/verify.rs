@@ -1,1 +1,2 @@
-fn main(){}
+//! Verification benchmarks (filled by the performance work).
+fn main() {}

@@ -1,0 +1,26 @@
+//! Test helpers: the app on a random port, a mock JWKS server with fetch counters,
+//! and a token factory.
+
+pub mod app;
+pub mod jwks_server;
+pub mod tokens;
+
+pub use app::{TestApp, spawn_app, spawn_app_with};
+pub use jwks_server::{MockJwks, Mode};
+pub use tokens::*;
+
+use std::time::{Duration, Instant};
+
+/// Polls `check` until it holds or `timeout` passes; returns whether it held.
+pub async fn eventually<F: FnMut() -> bool>(timeout: Duration, mut check: F) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
