@@ -9,8 +9,10 @@
 
 mod common;
 
+mod attacks;
 mod clerk;
 mod failures;
 mod hs256;
 mod jwks;
 mod rotation;
+mod vectors;
