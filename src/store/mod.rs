@@ -1,38 +1,735 @@
-#![allow(missing_docs)]
-//! TEMPORARY STUB (replaced by the store branch).
+//! Persistence: the sqlx pool, the migrations and every SQL statement keygate runs.
+//!
+//! One [`Store`] talks to SQLite (the embedded default) or PostgreSQL (shared by
+//! several replicas) through sqlx's `Any` driver, so every statement here is
+//! portable SQL with `$n` placeholders, TEXT ids and BIGINT unix seconds. The
+//! request path must never wait on this module: it reads the in-memory
+//! [`RevocationSet`] and hands user writes to the [`UserTracker`]'s background
+//! writer. Errors never carry the database URL or any other secret.
+
 pub mod revocations;
 pub mod users;
-/// Stub.
-#[derive(Clone)]
-pub struct Store;
-/// Stub.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyConnection, AnyPool, Connection};
+
+pub use revocations::{RevocationSet, RevocationSync, spawn_revocation_sync};
+pub use users::UserTracker;
+
+/// The connection pool plus a counter of the statements run through it.
+///
+/// Cheap to clone: clones share the pool and the counter.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    queries: Arc<AtomicU64>,
+}
+
+/// A failure of the database layer.
+///
+/// The messages name the operation and sqlx's description of the cause; sqlx
+/// does not put connection URLs (and so passwords) into its errors.
 #[derive(Debug, thiserror::Error)]
-#[error("stub")]
-pub struct StoreError;
-/// Stub.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database could not be reached or a statement failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying the migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// The profile fields of a user row, as filled in by Clerk webhooks.
+///
+/// A user created just in time by an authenticated request has a profile with
+/// every optional field `None` until a `user.created`/`user.updated` arrives.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Profile {
+    /// The user id (the token's user claim, Clerk's `user_…` id).
     pub user_id: String,
+    /// The primary email address.
     pub email: Option<String>,
+    /// Given name.
     pub first_name: Option<String>,
+    /// Family name.
     pub last_name: Option<String>,
+    /// Avatar URL.
     pub image_url: Option<String>,
 }
+
+/// What a verified webhook event does to the database, applied together with
+/// its idempotency record by [`Store::apply_webhook_event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WebhookEffect {
+    /// Create or update the user's profile.
+    UpsertProfile(Profile),
+    /// Delete the user row.
+    DeleteUser(String),
+    /// Revoke a session until `expires_at` (unix seconds).
+    RevokeSession {
+        /// The session id (`sid` claim).
+        session_id: String,
+        /// When the row may be purged.
+        expires_at: i64,
+    },
+    /// Record the event for idempotency only.
+    Nothing,
+}
+
+/// Pool size for PostgreSQL; several replicas share the server, so stay modest.
+const POSTGRES_MAX_CONNECTIONS: u32 = 10;
+/// SQLite serialises writers anyway; a few connections let WAL readers run alongside.
+const SQLITE_MAX_CONNECTIONS: u32 = 4;
+/// Bounds how long a caller (a webhook, `/readyz`) waits on an unreachable database.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Store {
-    /// Stub.
-    pub async fn connect(_url: &str) -> Result<Store, StoreError> {
-        Ok(Store)
+    /// Connects to `url` (`sqlite://…`, `sqlite::memory:` or `postgres://…`)
+    /// without migrating.
+    ///
+    /// `sqlite://keygate.db?mode=rwc` creates the file. File databases are
+    /// switched to WAL so readers do not block the writer; sqlx already sets a
+    /// 5 s busy timeout. An in-memory database gets a single connection that is
+    /// never recycled, since each new connection would otherwise see an empty
+    /// database.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let sqlite = url.starts_with("sqlite:");
+        let memory = sqlite && (url.contains(":memory:") || url.contains("mode=memory"));
+
+        let mut options = AnyPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
+        options = if memory {
+            options
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else if sqlite {
+            options.max_connections(SQLITE_MAX_CONNECTIONS)
+        } else {
+            options.max_connections(POSTGRES_MAX_CONNECTIONS)
+        };
+        if !memory {
+            // One direct connection first: the pool would retry a refused
+            // connection until its timeout and then report only "timed out",
+            // while this surfaces the real cause (refused, bad password, no file).
+            let mut probe = AnyConnection::connect(url).await?;
+            if sqlite {
+                // The journal mode is stored in the file, so setting it once is
+                // enough. Switching needs an exclusive lock; if another process
+                // holds the file the database still works in its current mode.
+                if let Err(e) = sqlx::query("PRAGMA journal_mode = WAL")
+                    .execute(&mut probe)
+                    .await
+                {
+                    log::warn!("could not switch SQLite to WAL mode: {e}");
+                }
+            }
+            probe.close().await?;
+        }
+        let pool = options.connect(url).await?;
+
+        Ok(Store {
+            pool,
+            queries: Arc::new(AtomicU64::new(0)),
+        })
     }
-    /// Stub.
+
+    /// Applies the embedded migrations in `migrations/`; already applied ones are skipped.
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        self.count();
+        sqlx::migrate!("./migrations").run(&self.pool).await?;
         Ok(())
     }
-    /// Stub.
+
+    /// Checks that the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
+        self.count();
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
-    /// Stub.
-    pub async fn profile(&self, _u: &str) -> Result<Option<Profile>, StoreError> {
-        Ok(None)
+
+    /// The number of statements this store (and its clones) has sent, including
+    /// `BEGIN` and `COMMIT` of transactions; a migration run counts as one.
+    /// Tests use it to count database round trips.
+    pub fn query_count(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Creates the user's row if it does not exist, else sets `last_seen_at`.
+    pub async fn touch_user(&self, user_id: &str, now: i64) -> Result<(), StoreError> {
+        self.count();
+        sqlx::query(
+            "INSERT INTO users (id, created_at, updated_at, last_seen_at) VALUES ($1, $2, $2, $2) \
+             ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
+        )
+        .bind(user_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The user's profile, or `None` when there is no row for `user_id`.
+    pub async fn profile(&self, user_id: &str) -> Result<Option<Profile>, StoreError> {
+        self.count();
+        type Row = (
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT id, email, first_name, last_name, image_url FROM users WHERE id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(
+            |(user_id, email, first_name, last_name, image_url)| Profile {
+                user_id,
+                email,
+                first_name,
+                last_name,
+                image_url,
+            },
+        ))
+    }
+
+    /// Creates the user with this profile, or replaces the profile fields of an
+    /// existing row (keeping `created_at` and `last_seen_at`).
+    pub async fn upsert_profile(&self, p: &Profile, now: i64) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        self.upsert_profile_on(&mut conn, p, now).await
+    }
+
+    /// Deletes the user's row; deleting a user that does not exist is not an error.
+    pub async fn delete_user(&self, user_id: &str) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        self.delete_user_on(&mut conn, user_id).await
+    }
+
+    /// Records `session_id` as revoked until `expires_at`. Revoking it again keeps
+    /// the first `revoked_at` and the later of the two expiries.
+    pub async fn revoke_session(
+        &self,
+        session_id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        self.revoke_session_on(&mut conn, session_id, now, expires_at)
+            .await
+    }
+
+    /// The revoked session ids whose `expires_at` is after `now`.
+    pub async fn revoked_sessions(&self, now: i64) -> Result<Vec<String>, StoreError> {
+        self.count();
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT session_id FROM revoked_sessions WHERE expires_at > $1")
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(sid,)| sid).collect())
+    }
+
+    /// Deletes revocations that expired at or before `now`; returns how many.
+    pub async fn purge_revocations(&self, now: i64) -> Result<u64, StoreError> {
+        self.count();
+        let done = sqlx::query("DELETE FROM revoked_sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Deletes idempotency records received before `before`; returns how many.
+    ///
+    /// Svix stops redelivering after a few days, so old records only take space.
+    pub async fn purge_webhook_events(&self, before: i64) -> Result<u64, StoreError> {
+        self.count();
+        let done = sqlx::query("DELETE FROM webhook_events WHERE received_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Records a webhook delivery; `false` means `svix_id` was seen before.
+    pub async fn record_webhook_event(
+        &self,
+        svix_id: &str,
+        event_type: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        self.record_webhook_event_on(&mut conn, svix_id, event_type, now)
+            .await
+    }
+
+    /// Records the delivery and applies `effect` in one transaction, so a failure
+    /// leaves neither behind and Svix's retry starts from scratch. Returns `false`
+    /// (and changes nothing) when `svix_id` was seen before.
+    pub async fn apply_webhook_event(
+        &self,
+        svix_id: &str,
+        event_type: &str,
+        effect: &WebhookEffect,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.count();
+        let mut tx = self.pool.begin().await?;
+        // The idempotency insert comes first: on SQLite it takes the write lock
+        // before anything is read, and on PostgreSQL a concurrent delivery of the
+        // same id waits here for this transaction and then finds the row.
+        if !self
+            .record_webhook_event_on(&mut tx, svix_id, event_type, now)
+            .await?
+        {
+            self.count();
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        match effect {
+            WebhookEffect::UpsertProfile(p) => self.upsert_profile_on(&mut tx, p, now).await?,
+            WebhookEffect::DeleteUser(id) => self.delete_user_on(&mut tx, id).await?,
+            WebhookEffect::RevokeSession {
+                session_id,
+                expires_at,
+            } => {
+                self.revoke_session_on(&mut tx, session_id, now, *expires_at)
+                    .await?
+            }
+            WebhookEffect::Nothing => {}
+        }
+        self.count();
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    fn count(&self) {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    async fn upsert_profile_on(
+        &self,
+        conn: &mut AnyConnection,
+        p: &Profile,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.count();
+        sqlx::query(
+            "INSERT INTO users (id, email, first_name, last_name, image_url, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) \
+             ON CONFLICT (id) DO UPDATE SET email = excluded.email, \
+             first_name = excluded.first_name, last_name = excluded.last_name, \
+             image_url = excluded.image_url, updated_at = excluded.updated_at",
+        )
+        .bind(&p.user_id)
+        .bind(&p.email)
+        .bind(&p.first_name)
+        .bind(&p.last_name)
+        .bind(&p.image_url)
+        .bind(now)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_user_on(
+        &self,
+        conn: &mut AnyConnection,
+        user_id: &str,
+    ) -> Result<(), StoreError> {
+        self.count();
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user_id)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn revoke_session_on(
+        &self,
+        conn: &mut AnyConnection,
+        session_id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        self.count();
+        // CASE rather than MAX()/GREATEST(): the two engines spell the scalar maximum differently.
+        sqlx::query(
+            "INSERT INTO revoked_sessions (session_id, revoked_at, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (session_id) DO UPDATE SET expires_at = CASE \
+             WHEN excluded.expires_at > revoked_sessions.expires_at THEN excluded.expires_at \
+             ELSE revoked_sessions.expires_at END",
+        )
+        .bind(session_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn record_webhook_event_on(
+        &self,
+        conn: &mut AnyConnection,
+        svix_id: &str,
+        event_type: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.count();
+        let done = sqlx::query(
+            "INSERT INTO webhook_events (svix_id, event_type, received_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (svix_id) DO NOTHING",
+        )
+        .bind(svix_id)
+        .bind(event_type)
+        .bind(now)
+        .execute(conn)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+/// Seconds since the Unix epoch by the system clock (0 if the clock is before 1970).
+pub(crate) fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Fresh, empty databases for tests: a new SQLite file under the temp dir and,
+/// when `TEST_DATABASE_URL` names a PostgreSQL server, a newly created database
+/// `kg_<random>` on it, so parallel tests never share rows. Not migrated.
+///
+/// The databases are left behind for inspection; they are small.
+#[doc(hidden)]
+pub async fn test_database_urls() -> Result<Vec<String>, StoreError> {
+    let mut urls = vec![format!(
+        "sqlite://{}?mode=rwc",
+        std::env::temp_dir()
+            .join(format!("keygate-test-{:016x}.db", rand::random::<u64>()))
+            .display()
+    )];
+    if let Ok(admin_url) = std::env::var("TEST_DATABASE_URL")
+        && !admin_url.trim().is_empty()
+    {
+        urls.push(fresh_postgres_database(admin_url.trim()).await?);
+    }
+    Ok(urls)
+}
+
+/// Connected and migrated stores on the databases of [`test_database_urls`].
+#[doc(hidden)]
+pub async fn test_stores() -> Result<Vec<Store>, StoreError> {
+    let mut stores = Vec::new();
+    for url in test_database_urls().await? {
+        let store = Store::connect(&url).await?;
+        store.migrate().await?;
+        stores.push(store);
+    }
+    Ok(stores)
+}
+
+async fn fresh_postgres_database(admin_url: &str) -> Result<String, StoreError> {
+    sqlx::any::install_default_drivers();
+    let name = format!("kg_{:016x}", rand::random::<u64>());
+    let mut admin = AnyConnection::connect(admin_url).await?;
+    // CREATE DATABASE cannot run in a transaction; an unparameterised statement
+    // goes through the simple query protocol, which does not open one.
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await?;
+    admin.close().await?;
+    Ok(with_database_name(admin_url, &name))
+}
+
+/// `url` with its path (the database name) replaced by `name`, query kept.
+fn with_database_name(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let authority_end = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    let mut out = format!("{}/{name}", &base[..authority_end]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn profile(id: &str) -> Profile {
+        Profile {
+            user_id: id.to_owned(),
+            email: Some(format!("{id}@example.com")),
+            first_name: Some("Ada".to_owned()),
+            last_name: Some("Lovelace".to_owned()),
+            image_url: Some("https://img.example.com/a.png".to_owned()),
+        }
+    }
+
+    async fn last_seen(store: &Store, id: &str) -> Option<Option<i64>> {
+        sqlx::query_as::<_, (Option<i64>,)>("SELECT last_seen_at FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&store.pool)
+            .await
+            .unwrap()
+            .map(|(t,)| t)
+    }
+
+    #[test]
+    fn database_name_is_replaced() {
+        assert_eq!(
+            with_database_name("postgres://postgres@127.0.0.1:5432/test", "kg_1"),
+            "postgres://postgres@127.0.0.1:5432/kg_1"
+        );
+        assert_eq!(
+            with_database_name("postgres://u:p@h/test?sslmode=disable", "kg_1"),
+            "postgres://u:p@h/kg_1?sslmode=disable"
+        );
+        assert_eq!(
+            with_database_name("postgres://h:5432", "kg_1"),
+            "postgres://h:5432/kg_1"
+        );
+    }
+
+    #[actix_rt::test]
+    async fn in_memory_sqlite_keeps_its_schema() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        store.touch_user("user_1", 100).await.unwrap();
+        assert!(store.profile("user_1").await.unwrap().is_some());
+    }
+
+    #[actix_rt::test]
+    async fn migrate_twice_is_a_no_op() {
+        for url in test_database_urls().await.unwrap() {
+            let store = Store::connect(&url).await.unwrap();
+            store.migrate().await.unwrap();
+            store.touch_user("user_1", 100).await.unwrap();
+            store.migrate().await.unwrap();
+            assert!(store.profile("user_1").await.unwrap().is_some(), "{url}");
+            store.ping().await.unwrap();
+        }
+    }
+
+    #[actix_rt::test]
+    async fn touch_user_creates_then_updates_last_seen() {
+        for store in test_stores().await.unwrap() {
+            assert_eq!(last_seen(&store, "user_1").await, None);
+
+            store.touch_user("user_1", 100).await.unwrap();
+            assert_eq!(last_seen(&store, "user_1").await, Some(Some(100)));
+            assert_eq!(
+                store.profile("user_1").await.unwrap(),
+                Some(Profile {
+                    user_id: "user_1".to_owned(),
+                    email: None,
+                    first_name: None,
+                    last_name: None,
+                    image_url: None,
+                })
+            );
+
+            store.touch_user("user_1", 200).await.unwrap();
+            assert_eq!(last_seen(&store, "user_1").await, Some(Some(200)));
+        }
+    }
+
+    #[actix_rt::test]
+    async fn profiles_are_upserted_and_deleted() {
+        for store in test_stores().await.unwrap() {
+            assert_eq!(store.profile("user_1").await.unwrap(), None);
+
+            let mut p = profile("user_1");
+            store.upsert_profile(&p, 100).await.unwrap();
+            assert_eq!(store.profile("user_1").await.unwrap(), Some(p.clone()));
+            // Webhook-created users have not been seen yet.
+            assert_eq!(last_seen(&store, "user_1").await, Some(None));
+
+            store.touch_user("user_1", 150).await.unwrap();
+            p.email = None;
+            p.first_name = Some("Augusta".to_owned());
+            store.upsert_profile(&p, 200).await.unwrap();
+            assert_eq!(store.profile("user_1").await.unwrap(), Some(p.clone()));
+            assert_eq!(last_seen(&store, "user_1").await, Some(Some(150)));
+
+            store.delete_user("user_1").await.unwrap();
+            assert_eq!(store.profile("user_1").await.unwrap(), None);
+            store.delete_user("user_1").await.unwrap();
+        }
+    }
+
+    #[actix_rt::test]
+    async fn revocations_are_listed_until_they_expire_and_then_purged() {
+        for store in test_stores().await.unwrap() {
+            store.revoke_session("sess_a", 100, 1_000).await.unwrap();
+            store.revoke_session("sess_b", 100, 2_000).await.unwrap();
+            // Revoking again never shortens the revocation.
+            store.revoke_session("sess_b", 110, 1_500).await.unwrap();
+
+            let mut live = store.revoked_sessions(999).await.unwrap();
+            live.sort();
+            assert_eq!(live, ["sess_a", "sess_b"]);
+            assert_eq!(store.revoked_sessions(1_000).await.unwrap(), ["sess_b"]);
+
+            assert_eq!(store.purge_revocations(1_999).await.unwrap(), 1);
+            assert_eq!(store.purge_revocations(1_999).await.unwrap(), 0);
+            assert_eq!(store.revoked_sessions(0).await.unwrap(), ["sess_b"]);
+            assert_eq!(store.purge_revocations(2_000).await.unwrap(), 1);
+            assert!(store.revoked_sessions(0).await.unwrap().is_empty());
+        }
+    }
+
+    #[actix_rt::test]
+    async fn webhook_events_are_recorded_once() {
+        for store in test_stores().await.unwrap() {
+            assert!(
+                store
+                    .record_webhook_event("msg_1", "user.created", 100)
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                !store
+                    .record_webhook_event("msg_1", "user.created", 101)
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                store
+                    .record_webhook_event("msg_2", "user.updated", 102)
+                    .await
+                    .unwrap()
+            );
+
+            assert_eq!(store.purge_webhook_events(101).await.unwrap(), 1);
+            assert!(
+                store
+                    .record_webhook_event("msg_1", "user.created", 103)
+                    .await
+                    .unwrap()
+            );
+        }
+    }
+
+    #[actix_rt::test]
+    async fn webhook_effects_apply_once_with_their_record() {
+        for store in test_stores().await.unwrap() {
+            let effect = WebhookEffect::UpsertProfile(profile("user_1"));
+            assert!(
+                store
+                    .apply_webhook_event("msg_1", "user.created", &effect, 100)
+                    .await
+                    .unwrap()
+            );
+            assert_eq!(
+                store.profile("user_1").await.unwrap(),
+                Some(profile("user_1"))
+            );
+
+            let delete = WebhookEffect::DeleteUser("user_1".to_owned());
+            store.delete_user("user_1").await.unwrap();
+            // A replay of msg_1 must not bring the deleted user back.
+            assert!(
+                !store
+                    .apply_webhook_event("msg_1", "user.created", &effect, 101)
+                    .await
+                    .unwrap()
+            );
+            assert_eq!(store.profile("user_1").await.unwrap(), None);
+
+            let revoke = WebhookEffect::RevokeSession {
+                session_id: "sess_1".to_owned(),
+                expires_at: 500,
+            };
+            assert!(
+                store
+                    .apply_webhook_event("msg_2", "session.revoked", &revoke, 102)
+                    .await
+                    .unwrap()
+            );
+            assert_eq!(store.revoked_sessions(102).await.unwrap(), ["sess_1"]);
+            assert!(
+                store
+                    .apply_webhook_event("msg_3", "user.deleted", &delete, 103)
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                store
+                    .apply_webhook_event("msg_4", "email.created", &WebhookEffect::Nothing, 104)
+                    .await
+                    .unwrap()
+            );
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_failed_effect_leaves_no_idempotency_record() {
+        for store in test_stores().await.unwrap() {
+            // Make the effect fail after the record was inserted, inside the transaction.
+            sqlx::query("DROP TABLE users")
+                .execute(&store.pool)
+                .await
+                .unwrap();
+            let effect = WebhookEffect::UpsertProfile(profile("user_1"));
+            let failed = store
+                .apply_webhook_event("msg_1", "user.created", &effect, 100)
+                .await;
+            assert!(matches!(failed, Err(StoreError::Database(_))), "{failed:?}");
+            // The record was rolled back, so the retry is not mistaken for a replay.
+            assert!(
+                store
+                    .record_webhook_event("msg_1", "user.created", 101)
+                    .await
+                    .unwrap()
+            );
+        }
+    }
+
+    #[actix_rt::test]
+    async fn every_statement_is_counted() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        let before = store.query_count();
+        store.ping().await.unwrap();
+        store.touch_user("user_1", 1).await.unwrap();
+        store.profile("user_1").await.unwrap();
+        assert_eq!(store.query_count(), before + 3);
+        let clone = store.clone();
+        clone.ping().await.unwrap();
+        assert_eq!(store.query_count(), before + 4);
+    }
+
+    #[actix_rt::test]
+    async fn an_unreachable_database_is_an_error_without_the_password() {
+        let err = Store::connect("postgres://keygate:hunter2secret@127.0.0.1:1/none")
+            .await
+            .unwrap_err();
+        assert!(!err.to_string().contains("hunter2secret"), "{err}");
     }
 }
