@@ -26,6 +26,9 @@ use crate::webhooks::clerk::{self as clerk_webhooks, WebhookState};
 pub const REVOCATION_SYNC_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a graceful shutdown waits for in-flight requests.
 pub const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
+/// After a shutdown signal, how long the service keeps serving with `/readyz` at 503
+/// before it stops accepting, so load balancers take it out of rotation first.
+pub const DRAIN_DELAY: Duration = Duration::from_secs(2);
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -208,8 +211,13 @@ pub async fn run(
 
 async fn drain(draining: Arc<AtomicBool>, handle: ServerHandle) {
     draining.store(true, Ordering::SeqCst);
-    log::info!("shutdown requested: draining in-flight requests (up to {SHUTDOWN_TIMEOUT_SECS}s)");
+    log::info!(
+        "shutdown requested: /readyz now 503, stopping in {}s, then draining in-flight requests (up to {SHUTDOWN_TIMEOUT_SECS}s)",
+        DRAIN_DELAY.as_secs()
+    );
+    tokio::time::sleep(DRAIN_DELAY).await;
     handle.stop(true).await;
+    log::info!("shutdown complete");
 }
 
 async fn shutdown_signal() {

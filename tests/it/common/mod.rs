@@ -3,10 +3,12 @@
 
 pub mod app;
 pub mod jwks_server;
+pub mod process;
 pub mod tokens;
 
 pub use app::{TestApp, spawn_app, spawn_app_with};
 pub use jwks_server::{MockJwks, Mode};
+pub use process::{KeygateProcess, run_keygate, spawn_keygate};
 pub use tokens::*;
 
 use std::time::{Duration, Instant};
