@@ -8,7 +8,7 @@ pub mod tokens;
 
 pub use app::{TestApp, spawn_app, spawn_app_with};
 pub use jwks_server::{MockJwks, Mode};
-pub use process::{KeygateProcess, run_keygate, spawn_keygate};
+pub use process::{run_keygate, spawn_keygate};
 pub use tokens::*;
 
 use std::time::{Duration, Instant};
