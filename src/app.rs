@@ -13,8 +13,7 @@ use actix_web::{App, HttpServer, web};
 use crate::auth::{AuthState, Verifier};
 use crate::clock::SharedClock;
 use crate::config::Settings;
-use crate::keys::KeysHandle;
-use crate::keys::rotation::{KeyRotation, RotationConfig};
+use crate::keys::rotation;
 use crate::metrics::Metrics;
 use crate::routes::{self, ServiceState};
 use crate::store::revocations::{RevocationSet, RevocationSync, spawn_revocation_sync};
@@ -76,20 +75,7 @@ impl Keygate {
         let revocations = RevocationSet::default();
         let revocation_sync =
             spawn_revocation_sync(store.clone(), revocations.clone(), REVOCATION_SYNC_INTERVAL);
-        let keys = match &settings.jwks {
-            Some(source) => KeyRotation::start(
-                source.clone(),
-                RotationConfig {
-                    refresh: settings.refresh,
-                    cooldown: settings.cooldown,
-                    timeout: settings.fetch_timeout,
-                    max_stale: settings.max_stale,
-                },
-                clock.clone(),
-                metrics.clone(),
-            ),
-            None => KeysHandle::none(clock.clone()),
-        };
+        let keys = rotation::start_for(&settings, clock.clone(), metrics.clone());
         let verifier = Verifier::new(
             &settings,
             keys.clone(),

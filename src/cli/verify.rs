@@ -6,8 +6,7 @@ use super::CliError;
 use crate::app::StartError;
 use crate::auth::Verifier;
 use crate::config::Settings;
-use crate::keys::KeysHandle;
-use crate::keys::rotation::{KeyRotation, RotationConfig};
+use crate::keys::rotation;
 use crate::metrics::Metrics;
 use crate::store::revocations::RevocationSet;
 
@@ -24,20 +23,7 @@ pub fn verify_with(settings: Settings, token: &str) -> Result<serde_json::Value,
     actix_rt::System::new().block_on(async move {
         let clock = crate::clock::system();
         let metrics = Metrics::new().map_err(StartError::from)?;
-        let keys = match &settings.jwks {
-            Some(source) => KeyRotation::start(
-                source.clone(),
-                RotationConfig {
-                    refresh: settings.refresh,
-                    cooldown: settings.cooldown,
-                    timeout: settings.fetch_timeout,
-                    max_stale: settings.max_stale,
-                },
-                clock.clone(),
-                metrics.clone(),
-            ),
-            None => KeysHandle::none(clock.clone()),
-        };
+        let keys = rotation::start_for(&settings, clock.clone(), metrics.clone());
         // The first fetch is bounded by its own timeout; wait for its outcome.
         let deadline = Instant::now() + settings.fetch_timeout + Duration::from_secs(1);
         while keys.has_jwks() && keys.stats().fetches() == 0 && Instant::now() < deadline {

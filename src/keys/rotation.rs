@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 use super::fetch::{FetchError, Fetched, JwksFetcher};
 use super::{KeySet, KeysHandle, RefreshOutcome, RotationStats};
 use crate::clock::SharedClock;
-use crate::config::JwksSource;
+use crate::config::{JwksSource, Settings};
 use crate::metrics::Metrics;
 
 /// The shortest refresh interval a response's `max-age` can ask for.
@@ -60,6 +60,32 @@ pub struct KeyRotation {
     last_on_demand: Option<Instant>,
     failures: u32,
     timer: Option<SpawnHandle>,
+}
+
+impl RotationConfig {
+    /// The schedule and limits the settings describe.
+    pub fn from_settings(settings: &Settings) -> RotationConfig {
+        RotationConfig {
+            refresh: settings.refresh,
+            cooldown: settings.cooldown,
+            timeout: settings.fetch_timeout,
+            max_stale: settings.max_stale,
+        }
+    }
+}
+
+/// The keys of `settings`: the rotation actor when a JWKS is configured (started on the
+/// current arbiter, so inside a running actix system), else a handle without one.
+pub fn start_for(settings: &Settings, clock: SharedClock, metrics: Metrics) -> KeysHandle {
+    match &settings.jwks {
+        Some(source) => KeyRotation::start(
+            source.clone(),
+            RotationConfig::from_settings(settings),
+            clock,
+            metrics,
+        ),
+        None => KeysHandle::none(clock),
+    }
 }
 
 impl KeyRotation {
