@@ -12,6 +12,8 @@ pub struct Metrics {
     registry: Registry,
     /// `keygate_auth_total{result}`: `ok` or the failure code.
     pub auth_total: IntCounterVec,
+    /// `keygate_auth_total{result="ok"}`, resolved once: the hot path skips the label lookup.
+    pub auth_ok: IntCounter,
     /// `keygate_jwks_fetch_total{outcome}`: `ok` or `error`.
     pub jwks_fetch_total: IntCounterVec,
     /// `keygate_jwks_keys`: usable keys in the published set.
@@ -72,10 +74,11 @@ impl Metrics {
         // Both fetch outcomes exist from the start, so rate() works before the first error.
         jwks_fetch_total.with_label_values(&["ok"]);
         jwks_fetch_total.with_label_values(&["error"]);
-        auth_total.with_label_values(&["ok"]);
+        let auth_ok = auth_total.with_label_values(&["ok"]);
         Ok(Metrics {
             registry,
             auth_total,
+            auth_ok,
             jwks_fetch_total,
             jwks_keys,
             jwks_last_success,

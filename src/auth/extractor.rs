@@ -43,7 +43,7 @@ impl AuthState {
         };
         match result {
             Ok(verified) => {
-                self.metrics.auth_total.with_label_values(&["ok"]).inc();
+                self.metrics.auth_ok.inc();
                 if let Some(users) = &self.users {
                     users.seen(
                         &verified.user_id,
