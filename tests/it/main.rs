@@ -10,7 +10,9 @@
 mod common;
 
 mod clerk;
+mod dev;
 mod failures;
 mod hs256;
 mod jwks;
+mod mint;
 mod rotation;
