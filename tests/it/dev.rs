@@ -169,11 +169,15 @@ impl DevProcess {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match lines.recv_timeout(left) {
                 Ok(line) => line,
-                Err(_) => {
+                Err(why) => {
                     let _ = child.kill();
-                    let _ = child.wait();
+                    let status = child.wait();
+                    let what = match why {
+                        mpsc::RecvTimeoutError::Timeout => format!("within {DEADLINE:?}"),
+                        mpsc::RecvTimeoutError::Disconnected => format!("and ended ({status:?})"),
+                    };
                     panic!(
-                        "keygate dev printed no curl line within {DEADLINE:?}; stdout:\n{banner}\nstderr:\n{}",
+                        "keygate dev printed no curl line {what}; stdout:\n{banner}\nstderr:\n{}",
                         stderr.text()
                     );
                 }
