@@ -485,7 +485,7 @@ fn check_url(var: &str, url: &str) -> Result<(), ConfigError> {
 }
 
 /// Decodes `JWT_SECRET`: UTF-8 bytes, or `base64:<…>` in either alphabet, padding optional.
-fn decode_secret(raw: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn decode_secret(raw: &str) -> Result<Vec<u8>, String> {
     let bytes = match raw.strip_prefix("base64:") {
         Some(b64) => decode_base64_any(b64).ok_or("the base64: value does not decode")?,
         None => raw.as_bytes().to_vec(),

@@ -20,7 +20,7 @@ enum Command {
     /// Run the service with a built-in development issuer.
     Dev,
     /// Print a signed token.
-    Mint(MintArgs),
+    Mint(Box<MintArgs>),
     /// Verify a token with the current configuration and print its claims.
     Verify {
         /// The token (compact JWS).

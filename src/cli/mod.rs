@@ -25,6 +25,9 @@ pub enum CliError {
     /// The database failed: exit 1.
     #[error("database: {0}")]
     Database(#[from] StoreError),
+    /// The development issuer could not create its key or sign (`keygate dev`): exit 1.
+    #[error("{0}")]
+    Issuer(#[from] crate::dev::issuer::IssuerError),
     /// A token was rejected (`keygate verify`): exit 1.
     #[error("{code}: {detail}")]
     Rejected {

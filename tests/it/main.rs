@@ -11,10 +11,12 @@ mod common;
 
 mod attacks;
 mod clerk;
+mod dev;
 mod failures;
 mod faults;
 mod hs256;
 mod jwks;
+mod mint;
 mod ops;
 mod rotation;
 mod vectors;
