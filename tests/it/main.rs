@@ -16,3 +16,4 @@ mod hs256;
 mod jwks;
 mod rotation;
 mod vectors;
+mod webhooks;
