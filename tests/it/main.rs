@@ -14,6 +14,7 @@ mod clerk;
 mod failures;
 mod hs256;
 mod jwks;
+mod persistence;
 mod rotation;
 mod vectors;
 mod webhooks;
