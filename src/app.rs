@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::routes::{self, ServiceState};
 use crate::store::revocations::{RevocationSet, RevocationSync, spawn_revocation_sync};
 use crate::store::users::UserTracker;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, unix_now};
 use crate::webhooks::clerk::{self as clerk_webhooks, WebhookState};
 
 /// How often each process reloads revoked sessions from the database.
@@ -73,6 +73,10 @@ impl Keygate {
         let store = Store::connect(&settings.database_url).await?;
         store.migrate().await?;
         let revocations = RevocationSet::default();
+        // Loaded before the server can accept a request: the sync loop's first
+        // reload runs in the background, and until it lands a restarted replica
+        // would accept tokens of sessions revoked before the restart.
+        revocations.reload(&store, unix_now()).await?;
         let revocation_sync =
             spawn_revocation_sync(store.clone(), revocations.clone(), REVOCATION_SYNC_INTERVAL);
         let keys = rotation::start_for(&settings, clock.clone(), metrics.clone());

@@ -18,5 +18,7 @@ mod hs256;
 mod jwks;
 mod mint;
 mod ops;
+mod persistence;
 mod rotation;
 mod vectors;
+mod webhooks;

@@ -105,6 +105,21 @@ impl TestApp {
         send(req).await
     }
 
+    /// `POST path` with arbitrary headers and a raw body (sent with `Content-Length`).
+    pub async fn post(&self, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
+        let mut req = client().post(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.insert_header((*k, *v));
+        }
+        let mut res = req.send_body(body).await.unwrap();
+        let body = res.body().limit(4 * 1024 * 1024).await.unwrap();
+        Reply {
+            status: res.status(),
+            headers: res.headers().clone(),
+            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        }
+    }
+
     /// `GET path` as text.
     pub async fn get_text(&self, path: &str) -> String {
         let mut res = client()

@@ -1,9 +1,12 @@
 //! Test helpers: the app on a random port, a mock JWKS server with fetch counters,
-//! and a token factory.
+//! a token factory, Svix-signed webhook deliveries and the test databases.
 
 pub mod app;
+pub mod db;
 pub mod jwks_server;
+pub mod poll;
 pub mod process;
+pub mod svix;
 pub mod tokens;
 
 pub use app::{TestApp, spawn_app, spawn_app_with};
