@@ -607,6 +607,16 @@ mod tests {
     }
 
     #[test]
+    fn env_example_and_readme_document_every_variable() {
+        let example = include_str!("../.env.example");
+        let readme = include_str!("../README.md");
+        for var in VARIABLES {
+            assert!(example.contains(&format!("{var}=")), ".env.example lacks {var}");
+            assert!(readme.contains(var), "README lacks {var}");
+        }
+    }
+
+    #[test]
     fn defaults_with_a_secret() {
         let s = settings(&[("JWT_SECRET", SECRET)]).unwrap();
         assert_eq!(s.bind_addr.to_string(), "127.0.0.1:8080");
