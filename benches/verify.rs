@@ -7,7 +7,8 @@
 //! and key bytes as the RS256 token; every case is reported as a ratio to it.
 //!
 //! Run with `cargo bench --bench verify` (criterion options after `--`). The ratio table
-//! printed at the end is read back from criterion's estimates of this run.
+//! printed at the end divides criterion's medians of this run, and adds ratios timed in
+//! short interleaved batches against the floor, which the targets are judged by.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
