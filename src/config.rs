@@ -611,7 +611,10 @@ mod tests {
         let example = include_str!("../.env.example");
         let readme = include_str!("../README.md");
         for var in VARIABLES {
-            assert!(example.contains(&format!("{var}=")), ".env.example lacks {var}");
+            assert!(
+                example.contains(&format!("{var}=")),
+                ".env.example lacks {var}"
+            );
             assert!(readme.contains(var), "README lacks {var}");
         }
     }

@@ -1,23 +1,19 @@
 //! The verified-token cache: a token that verified once is not verified
 //! cryptographically again until it expires.
 //!
-//! Keys are SHA-256 digests of the token, so memory per entry does not grow with
-//! token size and a forged string cannot collide with a cached one. Only tokens that
-//! passed every check are inserted: a flood of bad tokens never grows the cache.
-//! A hit is not trusted blindly; the verifier re-checks time, key and revocation.
+//! Entries are keyed by the token itself, hashed with a per-process random seed, so a
+//! hit is an exact match of the whole token: no forged string can alias a cached one,
+//! and no cryptographic digest is computed on the hot path. Only tokens that passed
+//! every check are inserted, so a flood of bad tokens never grows the cache. A hit is
+//! not trusted blindly; the verifier re-checks time, key and revocation.
 
 use std::sync::Arc;
 
-use aws_lc_rs::digest;
-
 use super::verifier::VerifiedToken;
 
-/// The cache key of a token.
-pub type TokenDigest = [u8; 32];
-
-/// A bounded concurrent map from token digest to its verification result.
+/// A bounded concurrent map from token to its verification result.
 pub struct TokenCache {
-    entries: quick_cache::sync::Cache<TokenDigest, Arc<VerifiedToken>>,
+    entries: quick_cache::sync::Cache<Box<str>, Arc<VerifiedToken>>,
 }
 
 impl TokenCache {
@@ -28,26 +24,19 @@ impl TokenCache {
         }
     }
 
-    /// The digest a token is cached under.
-    pub fn digest(token: &str) -> TokenDigest {
-        let mut out = [0u8; 32];
-        out.copy_from_slice(digest::digest(&digest::SHA256, token.as_bytes()).as_ref());
-        out
-    }
-
-    /// The cached result for a digest.
-    pub fn get(&self, digest: &TokenDigest) -> Option<Arc<VerifiedToken>> {
-        self.entries.get(digest)
+    /// The cached result for a token.
+    pub fn get(&self, token: &str) -> Option<Arc<VerifiedToken>> {
+        self.entries.get(token)
     }
 
     /// Remembers a fully verified token.
-    pub fn insert(&self, digest: TokenDigest, verified: Arc<VerifiedToken>) {
-        self.entries.insert(digest, verified);
+    pub fn insert(&self, token: &str, verified: Arc<VerifiedToken>) {
+        self.entries.insert(token.into(), verified);
     }
 
     /// Forgets a token (its key went away or it expired).
-    pub fn remove(&self, digest: &TokenDigest) {
-        self.entries.remove(digest);
+    pub fn remove(&self, token: &str) {
+        self.entries.remove(token);
     }
 
     /// Number of cached tokens.

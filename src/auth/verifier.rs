@@ -182,14 +182,13 @@ impl Verifier {
             return Err(AuthError::MalformedToken);
         }
         let now = i64::try_from(self.clock.now()).unwrap_or(i64::MAX);
-        let digest = self.cache.as_ref().map(|_| TokenCache::digest(token));
-        if let (Some(cache), Some(digest)) = (&self.cache, &digest) {
-            if let Some(hit) = cache.get(digest) {
+        if let Some(cache) = &self.cache {
+            if let Some(hit) = cache.get(token) {
                 if self.key_still_trusted(&hit) {
                     self.metrics.token_cache_hits.inc();
                     if let Err(e) = self.policy.check_time(&hit.claims, now) {
                         if e == AuthError::TokenExpired {
-                            cache.remove(digest);
+                            cache.remove(token);
                         }
                         return Err(e);
                     }
@@ -198,13 +197,13 @@ impl Verifier {
                 }
                 // The key rotated away or went stale: the token must not pass on the
                 // strength of a key that is no longer trusted, so it is verified afresh.
-                cache.remove(digest);
+                cache.remove(token);
             }
             self.metrics.token_cache_misses.inc();
         }
         let verified = Arc::new(self.verify_uncached(token, now).await?);
-        if let (Some(cache), Some(digest)) = (&self.cache, digest) {
-            cache.insert(digest, verified.clone());
+        if let Some(cache) = &self.cache {
+            cache.insert(token, verified.clone());
         }
         self.check_revoked(&verified)?;
         Ok(verified)

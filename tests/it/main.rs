@@ -10,6 +10,7 @@
 mod common;
 
 mod attacks;
+mod cache;
 mod clerk;
 mod dev;
 mod failures;
