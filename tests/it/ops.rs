@@ -227,3 +227,46 @@ async fn oversized_headers_and_slow_clients_are_bounded() {
         status.2
     );
 }
+
+#[actix_rt::test]
+async fn sigterm_lets_an_in_flight_request_finish() {
+    let signer = Signer::rs256(0, "k1");
+    let jwks = MockJwks::start(vec![signer.jwk()]).await;
+    let mut process = spawn_keygate(
+        &["serve"],
+        &[
+            ("JWKS_URL", &jwks.url),
+            ("JWKS_TIMEOUT_SECS", "3"),
+            ("JWKS_COOLDOWN_SECS", "0"),
+        ],
+    );
+    process.wait_healthy().await;
+    assert!(eventually(Duration::from_secs(10), || jwks.fetches() >= 1).await);
+    // An unknown kid makes the request wait for a JWKS fetch that hangs until its timeout.
+    jwks.set_mode(Mode::Hang);
+    let slow_token = Signer::rs256(1, "new-kid").sign(&claims("u"));
+    let url = format!("{}/protected", process.base);
+    let in_flight = actix_rt::spawn(async move {
+        awc::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .finish()
+            .get(url)
+            .insert_header(("Authorization", format!("Bearer {slow_token}")))
+            .send()
+            .await
+            .map(|res| res.status().as_u16())
+    });
+    assert!(
+        eventually(Duration::from_secs(10), || jwks.fetches() >= 2).await,
+        "the refetch never started"
+    );
+
+    process.signal("TERM");
+
+    // The request still gets its answer (the fetch timed out: 503), not a reset connection.
+    assert_eq!(in_flight.await.unwrap().unwrap(), 503);
+    let status = actix_rt::task::spawn_blocking(move || process.wait_exit(Duration::from_secs(40)))
+        .await
+        .unwrap();
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+}
