@@ -190,6 +190,30 @@ impl Store {
         Ok(())
     }
 
+    /// [`Store::touch_user`] for many users in one transaction, so a burst of new users
+    /// costs one commit (one fsync on SQLite) instead of one each.
+    pub async fn touch_users(&self, seen: &[(String, i64)]) -> Result<(), StoreError> {
+        if let [(user_id, now)] = seen {
+            return self.touch_user(user_id, *now).await;
+        }
+        self.count();
+        let mut tx = self.pool.begin().await?;
+        for (user_id, now) in seen {
+            self.count_user_query();
+            sqlx::query(
+                "INSERT INTO users (id, created_at, updated_at, last_seen_at) VALUES ($1, $2, $2, $2) \
+                 ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
+            )
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        self.count();
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The user's profile, or `None` when there is no row for `user_id`.
     pub async fn profile(&self, user_id: &str) -> Result<Option<Profile>, StoreError> {
         self.count_user_query();
@@ -570,6 +594,23 @@ mod tests {
 
             store.touch_user("user_1", 200).await.unwrap();
             assert_eq!(last_seen(&store, "user_1").await, Some(Some(200)));
+        }
+    }
+
+    #[actix_rt::test]
+    async fn touch_users_writes_a_batch_in_one_transaction() {
+        for store in test_stores().await.unwrap() {
+            store.touch_user("user_b", 50).await.unwrap();
+            let batch: Vec<(String, i64)> = ["user_a", "user_b", "user_c"]
+                .iter()
+                .map(|u| (u.to_string(), 300))
+                .collect();
+
+            store.touch_users(&batch).await.unwrap();
+
+            for user in ["user_a", "user_b", "user_c"] {
+                assert_eq!(last_seen(&store, user).await, Some(Some(300)), "{user}");
+            }
         }
     }
 

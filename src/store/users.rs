@@ -19,6 +19,8 @@ const WRITE_EVERY_SECS: i64 = 60;
 const CHANNEL_CAPACITY: usize = 1024;
 /// Users remembered; an evicted user just costs one more write.
 const CACHE_CAPACITY: usize = 100_000;
+/// Most writes committed in one transaction.
+const MAX_BATCH: usize = 256;
 /// While the database keeps failing, warn on the first failure and then every this many.
 const WARN_EVERY_FAILURES: u64 = 100;
 
@@ -52,8 +54,16 @@ impl UserTracker {
         let cache = Arc::clone(&last_written);
         tokio::spawn(async move {
             let mut failures: u64 = 0;
-            while let Some((user_id, now)) = pending.recv().await {
-                match store.touch_user(&user_id, now).await {
+            while let Some(first) = pending.recv().await {
+                // Whatever queued up meanwhile goes into the same transaction.
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match pending.try_recv() {
+                        Ok(write) => batch.push(write),
+                        Err(_) => break,
+                    }
+                }
+                match store.touch_users(&batch).await {
                     Ok(()) => {
                         if failures > 0 {
                             log::info!("user writes recovered after {failures} failure(s)");
@@ -61,13 +71,16 @@ impl UserTracker {
                         failures = 0;
                     }
                     Err(e) => {
-                        // Forget the user so its next request tries again rather
+                        // Forget the users so their next requests try again rather
                         // than waiting out the minute.
-                        cache.remove(user_id.as_str());
+                        for (user_id, _) in &batch {
+                            cache.remove(user_id.as_str());
+                        }
                         failures += 1;
                         if failures == 1 || failures.is_multiple_of(WARN_EVERY_FAILURES) {
                             log::warn!(
-                                "could not record user {user_id} as seen ({failures} failure(s) in a row): {e}"
+                                "could not record {} user(s) as seen ({failures} failure(s) in a row): {e}",
+                                batch.len()
                             );
                         }
                     }
