@@ -90,6 +90,10 @@ const SQLITE_MAX_CONNECTIONS: u32 = 4;
 /// Bounds how long a caller (a webhook, `/readyz`) waits on an unreachable database.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Creates a user's row or refreshes its `last_seen_at`.
+const TOUCH_USER_SQL: &str = "INSERT INTO users (id, created_at, updated_at, last_seen_at) VALUES ($1, $2, $2, $2) \
+     ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at";
+
 impl Store {
     /// Connects to `url` (`sqlite://…`, `sqlite::memory:` or `postgres://…`)
     /// without migrating.
@@ -179,14 +183,11 @@ impl Store {
     /// Creates the user's row if it does not exist, else sets `last_seen_at`.
     pub async fn touch_user(&self, user_id: &str, now: i64) -> Result<(), StoreError> {
         self.count_user_query();
-        sqlx::query(
-            "INSERT INTO users (id, created_at, updated_at, last_seen_at) VALUES ($1, $2, $2, $2) \
-             ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
-        )
-        .bind(user_id)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query(TOUCH_USER_SQL)
+            .bind(user_id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -200,14 +201,11 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         for (user_id, now) in seen {
             self.count_user_query();
-            sqlx::query(
-                "INSERT INTO users (id, created_at, updated_at, last_seen_at) VALUES ($1, $2, $2, $2) \
-                 ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
-            )
-            .bind(user_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(TOUCH_USER_SQL)
+                .bind(user_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
         }
         self.count();
         tx.commit().await?;

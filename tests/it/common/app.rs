@@ -36,6 +36,23 @@ impl Reply {
         self.body["code"].as_str().unwrap_or("")
     }
 
+    /// Asserts a 401 with the contract's body and `WWW-Authenticate` for `code`/`detail`.
+    pub fn assert_unauthorized(&self, code: &str, detail: &str, what: &str) {
+        assert_eq!(self.status, 401, "{what}: {:?}", self.body);
+        assert_eq!(
+            self.body,
+            serde_json::json!({"detail": detail, "code": code}),
+            "{what}"
+        );
+        assert_eq!(
+            self.header("www-authenticate"),
+            Some(
+                format!("Bearer error=\"invalid_token\", error_description=\"{detail}\"").as_str()
+            ),
+            "{what}"
+        );
+    }
+
     /// A header as text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
