@@ -512,9 +512,38 @@ fn with_database_name(url: &str, name: &str) -> String {
     out
 }
 
+/// Helpers shared by the store's unit tests.
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+pub(crate) mod test_support {
+    use std::time::{Duration, Instant};
+
+    use super::Store;
+
+    /// Polls `check` every 10 ms until it holds; panics naming `what` after 10 s.
+    pub(crate) async fn poll_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !check().await {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// A user's `last_seen_at`: `None` without a row.
+    pub(crate) async fn last_seen(store: &Store, id: &str) -> Option<Option<i64>> {
+        sqlx::query_as::<_, (Option<i64>,)>("SELECT last_seen_at FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&store.pool)
+            .await
+            .unwrap()
+            .map(|(t,)| t)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
+    use super::test_support::last_seen;
     use super::*;
 
     fn profile(id: &str) -> Profile {
@@ -525,15 +554,6 @@ mod tests {
             last_name: Some("Lovelace".to_owned()),
             image_url: Some("https://img.example.com/a.png".to_owned()),
         }
-    }
-
-    async fn last_seen(store: &Store, id: &str) -> Option<Option<i64>> {
-        sqlx::query_as::<_, (Option<i64>,)>("SELECT last_seen_at FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&store.pool)
-            .await
-            .unwrap()
-            .map(|(t,)| t)
     }
 
     #[test]

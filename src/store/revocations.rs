@@ -213,14 +213,7 @@ async fn purge(store: &Store, now: i64) {
 mod tests {
     use super::*;
     use crate::store::test_database_urls;
-
-    async fn poll_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !check().await {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    use crate::store::test_support::poll_until;
 
     #[test]
     fn insert_and_replace() {

@@ -125,27 +125,10 @@ impl UserTracker {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
-    use std::time::{Duration, Instant};
 
     use super::*;
     use crate::store::test_database_urls;
-
-    async fn poll_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !check().await {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    async fn last_seen(store: &Store, id: &str) -> Option<Option<i64>> {
-        sqlx::query_as::<_, (Option<i64>,)>("SELECT last_seen_at FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&store.pool)
-            .await
-            .unwrap()
-            .map(|(t,)| t)
-    }
+    use crate::store::test_support::{last_seen, poll_until};
 
     #[actix_rt::test]
     async fn writes_at_most_once_a_minute_per_user() {
