@@ -1,23 +1,47 @@
-//! keygate: a standalone Actix-web service that guards HTTP routes with JSON Web Tokens.
+//! keygate guards HTTP routes with JSON Web Tokens: Clerk session tokens (keys from
+//! Clerk's JWKS, kept fresh by a key-rotation actor) and tokens signed with a shared
+//! secret.
 //!
-//! Clerk session tokens (RS256, keys from Clerk's JWKS) and tokens signed with a
-//! shared secret (HS256/384/512) are verified by [`AuthUser`], an Actix extractor that
-//! reads the key map published by the key-rotation actor in [`keys`]. The external
-//! contract is `SPEC.md`; the layout is described in `ARCHITECTURE.md`.
+//! It is two things:
+//! - **a library** any Actix-web application embeds: build an [`Authenticator`],
+//!   register it with `App::new().app_data(authenticator.clone())`, and take
+//!   [`AuthUser`] in the handlers that need a signed-in caller. With
+//!   `default-features = false` this crate is only that core;
+//! - **a service** (feature `server`, on by default): the `keygate` binary with its
+//!   routes, database, Clerk webhooks, metrics and gateway, built on the same public API
+//!   ([`server`]).
+//!
+//! ```toml
+//! keygate = { version = "0.2", default-features = false }
+//! ```
+//!
+//! ```no_run
+//! use actix_web::{App, HttpResponse, HttpServer, web};
+//! use keygate::{AuthError, AuthUser, Authenticator};
+//!
+//! async fn invoices(user: AuthUser) -> Result<HttpResponse, AuthError> {
+//!     user.require_permission("org:invoices:read")?;
+//!     Ok(HttpResponse::Ok().json(serde_json::json!({ "user": user.user_id() })))
+//! }
+//!
+//! #[actix_web::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let authenticator = Authenticator::from_env().map_err(std::io::Error::other)?;
+//!     HttpServer::new(move || {
+//!         App::new()
+//!             .app_data(authenticator.clone())
+//!             .route("/invoices", web::get().to(invoices))
+//!     })
+//!     .bind("127.0.0.1:8080")?
+//!     .run()
+//!     .await
+//! }
+//! ```
+//!
+//! The external contract (commands, variables, routes, codes, metrics) is
+//! `docs/reference.md`; the layout of the code is `ARCHITECTURE.md`.
 
-pub mod app;
-pub mod auth;
-pub mod cli;
-pub mod clock;
-pub mod config;
-pub mod dev;
-pub mod keys;
-pub mod logging;
-pub mod metrics;
-pub mod routes;
-pub mod store;
-pub mod webhooks;
+pub use keygate_core::*;
 
-pub use app::{Keygate, run};
-pub use auth::{AuthError, AuthUser, Org, require_auth};
-pub use config::{ConfigError, Settings};
+#[cfg(feature = "server")]
+pub mod server;

@@ -2,12 +2,10 @@
 //! Clerk v1/v2 organization decoding (including `fpm` bitmasks of any width).
 #![no_main]
 
-use keygate::auth::{Claims, Org};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(data) {
-        let _ = Org::from_claims(&map);
-        let _ = Claims::from_payload(map);
+        let _ = keygate::fuzzing::claims(map);
     }
 });

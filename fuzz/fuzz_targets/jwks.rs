@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = keygate::keys::jwks::parse(data);
+    let _ = keygate::fuzzing::jwks(data);
 });

@@ -4,10 +4,7 @@
 
 use std::sync::OnceLock;
 
-use keygate::auth::Verifier;
-use keygate::keys::KeysHandle;
-use keygate::metrics::Metrics;
-use keygate::store::RevocationSet;
+use keygate::{Authenticator, AuthenticatorBuilder};
 use libfuzzer_sys::fuzz_target;
 
 // RFC 7515 A.2's public key: a real RSA key, so RS* tokens reach the signature check.
@@ -23,7 +20,7 @@ oQIDAQAB
 
 struct Harness {
     runtime: tokio::runtime::Runtime,
-    verifier: Verifier,
+    verifier: Authenticator,
 }
 
 fn harness() -> &'static Harness {
@@ -37,16 +34,11 @@ fn harness() -> &'static Harness {
             ("JWT_ISSUER", "joe"),
             ("TOKEN_CACHE_SIZE", "64"),
         ];
-        let settings = keygate::Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
-            .expect("fuzz settings");
-        let clock = keygate::clock::system();
-        let verifier = Verifier::new(
-            &settings,
-            KeysHandle::none(clock.clone()),
-            RevocationSet::default(),
-            clock,
-            Metrics::new().expect("metrics"),
-        );
+        let verifier = AuthenticatorBuilder::from_lookup(|k| {
+            vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        })
+        .and_then(|builder| builder.revocations(|_: &str| false).build())
+        .expect("fuzz configuration");
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
         Harness { runtime, verifier }
     })

@@ -12,5 +12,5 @@ fuzz_target!(|data: &[u8]| {
     let timestamp = parts.next().and_then(|p| std::str::from_utf8(p).ok());
     let signatures = parts.next().and_then(|p| std::str::from_utf8(p).ok());
     let body = parts.next().unwrap_or_default();
-    let _ = keygate::webhooks::clerk::verify(SECRET, id, timestamp, signatures, body, 1_700_000_000);
+    let _ = keygate::server::webhooks::svix::verify(SECRET, id, timestamp, signatures, body, 1_700_000_000);
 });

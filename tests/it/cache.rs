@@ -2,18 +2,20 @@
 
 use serde_json::json;
 
+use crate::common::svix::{self, session_event};
 use crate::common::*;
 
-fn cache_len(app: &TestApp) -> usize {
-    app.keygate.auth.verifier.cache().map_or(0, |c| c.len())
-}
+const HITS: &str = "keygate_token_cache_hits_total";
+const MISSES: &str = "keygate_token_cache_misses_total";
 
 #[actix_rt::test]
 async fn a_flood_of_distinct_bad_tokens_never_grows_the_cache() {
-    let app = spawn_app(&[("JWT_SECRET", SECRET)]).await;
+    // One entry: had any forged token been inserted, the good one would be evicted.
+    let app = spawn_app(&[("JWT_SECRET", SECRET), ("TOKEN_CACHE_SIZE", "1")]).await;
     let good = hs256(&claims("u"));
     assert_eq!(app.get("/protected", Some(&good)).await.status, 200);
-    assert_eq!(cache_len(&app), 1);
+    assert_eq!(app.get("/protected", Some(&good)).await.status, 200);
+    assert_eq!(app.metric(HITS).await, 1.0);
 
     for i in 0..2000 {
         let forged = hs(
@@ -24,14 +26,20 @@ async fn a_flood_of_distinct_bad_tokens_never_grows_the_cache() {
         assert_eq!(app.get("/protected", Some(&forged)).await.status, 401);
     }
 
-    assert_eq!(cache_len(&app), 1);
+    assert_eq!(app.get("/protected", Some(&good)).await.status, 200);
+    assert_eq!(app.metric(HITS).await, 2.0, "the good token was evicted");
+    assert_eq!(app.metric(MISSES).await, 2001.0);
 }
 
 #[actix_rt::test]
 async fn cached_tokens_still_expire_and_are_still_revoked() {
     let clock = keygate::clock::ManualClock::new(now() as u64);
     let app = spawn_app_with(
-        &[("JWT_SECRET", SECRET), ("JWT_LEEWAY_SECS", "0")],
+        &[
+            ("JWT_SECRET", SECRET),
+            ("JWT_LEEWAY_SECS", "0"),
+            ("CLERK_WEBHOOK_SECRET", &svix::secret()),
+        ],
         clock.clone(),
     )
     .await;
@@ -40,10 +48,15 @@ async fn cached_tokens_still_expire_and_are_still_revoked() {
     let token = hs256(&c);
     assert_eq!(app.get("/protected", Some(&token)).await.status, 200);
     assert_eq!(app.get("/protected", Some(&token)).await.status, 200);
-    let hits = app.get_text("/metrics").await;
-    assert!(hits.contains("keygate_token_cache_hits_total 1"), "{hits}");
+    assert_eq!(app.metric(HITS).await, 1.0);
 
-    app.keygate.revocations.insert("sess_short");
+    let revoked = svix::deliver(
+        &app,
+        "msg_revoke",
+        &session_event("session.revoked", "sess_short", "short"),
+    )
+    .await;
+    assert_eq!(revoked.status, 204);
     assert_eq!(
         app.get("/protected", Some(&token)).await.code(),
         "token_revoked"
@@ -51,7 +64,7 @@ async fn cached_tokens_still_expire_and_are_still_revoked() {
 
     let other = hs256(&claims("later"));
     assert_eq!(app.get("/protected", Some(&other)).await.status, 200);
-    clock.advance(700);
+    clock.advance_secs(700);
     assert_eq!(
         app.get("/protected", Some(&other)).await.code(),
         "token_expired"
@@ -64,10 +77,7 @@ async fn zero_disables_the_cache() {
     let token = hs256(&claims("u"));
     assert_eq!(app.get("/protected", Some(&token)).await.status, 200);
     assert_eq!(app.get("/protected", Some(&token)).await.status, 200);
-    assert!(app.keygate.auth.verifier.cache().is_none());
-    assert!(
-        app.get_text("/metrics")
-            .await
-            .contains("keygate_token_cache_hits_total 0")
-    );
+    let metrics = app.get_text("/metrics").await;
+    assert_eq!(metric_value(&metrics, HITS), 0.0);
+    assert_eq!(metric_value(&metrics, MISSES), 0.0);
 }

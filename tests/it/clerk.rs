@@ -7,7 +7,7 @@ use actix_web::{App, HttpResponse, test, web};
 use base64::Engine;
 use futures_util::future::join_all;
 use keygate::clock::ManualClock;
-use keygate::{AuthError, AuthUser, require_auth};
+use keygate::{AuthError, AuthUser, Authenticator, require_auth};
 use serde_json::json;
 
 use crate::common::*;
@@ -34,7 +34,7 @@ async fn publishable_key_pins_the_issuer() {
         ("JWKS_URL", &jwks.url),
     ])
     .await;
-    assert!(eventually(WAIT, || app.fetches() >= 1).await);
+    app.wait_for_keys().await;
     let mut good = claims("user_1");
     good["iss"] = json!("https://clerk.example.test");
     let mut other = good.clone();
@@ -63,7 +63,7 @@ async fn backend_api_jwks_carries_the_bearer_secret_and_explicit_urls_never_do()
         ("CLERK_API_URL", &api.base()),
     ])
     .await;
-    assert!(eventually(WAIT, || app.fetches() >= 1).await);
+    app.wait_for_keys().await;
     assert_eq!(
         api.authorizations(),
         vec![Some("Bearer sk_test_backend_secret".to_string())]
@@ -81,7 +81,7 @@ async fn backend_api_jwks_carries_the_bearer_secret_and_explicit_urls_never_do()
         ("JWKS_URL", &explicit.url),
     ])
     .await;
-    assert!(eventually(WAIT, || app.fetches() >= 1).await);
+    app.wait_for_keys().await;
     assert_eq!(explicit.authorizations(), vec![None]);
 }
 
@@ -128,17 +128,15 @@ async fn open_inside_scope() -> HttpResponse {
 
 #[actix_rt::test]
 async fn scope_guard_and_role_and_permission_checks() {
-    let keygate_app = spawn_app(&[("JWT_SECRET", SECRET)]).await;
+    let authenticator = Authenticator::builder().secret(SECRET).build().unwrap();
     let service = test::init_service(
-        App::new()
-            .app_data(keygate_app.keygate.auth.clone())
-            .service(
-                web::scope("/api")
-                    .wrap(from_fn(require_auth))
-                    .route("/anything", web::get().to(open_inside_scope))
-                    .route("/admin", web::get().to(admin_only))
-                    .route("/invoices", web::get().to(invoices)),
-            ),
+        App::new().app_data(authenticator).service(
+            web::scope("/api")
+                .wrap(from_fn(require_auth))
+                .route("/anything", web::get().to(open_inside_scope))
+                .route("/admin", web::get().to(admin_only))
+                .route("/invoices", web::get().to(invoices)),
+        ),
     )
     .await;
     let mut admin = claims("boss");
@@ -253,12 +251,12 @@ async fn max_stale_makes_readiness_and_key_dependent_requests_503() {
         clock.clone(),
     )
     .await;
-    assert!(eventually(WAIT, || app.fetches() >= 1).await);
+    app.wait_for_keys().await;
     let token = signer.sign(&claims("u"));
     assert_eq!(app.get("/protected", Some(&token)).await.status, 200);
     jwks.set_mode(Mode::Fail);
 
-    clock.advance(61);
+    clock.advance_secs(61);
 
     let ready = app.get("/readyz", None).await;
     let reply = app.get("/protected", Some(&token)).await;
@@ -296,16 +294,20 @@ async fn token_types_follow_clerk() {
 }
 
 #[actix_rt::test]
-async fn negative_cache_keeps_a_flood_of_one_unknown_kid_to_one_actor_message() {
+async fn negative_cache_keeps_a_flood_of_one_unknown_kid_to_one_fetch() {
     let signer = Signer::rs256(0, "known");
     let jwks = MockJwks::start(vec![signer.jwk()]).await;
-    let app = spawn_app(&[
-        ("JWKS_URL", &jwks.url),
-        ("JWKS_COOLDOWN_SECS", "30"),
-        ("JWKS_REFRESH_SECS", "1"),
-    ])
+    let clock = ManualClock::new(now() as u64);
+    let app = spawn_app_with(
+        &[
+            ("JWKS_URL", &jwks.url),
+            ("JWKS_COOLDOWN_SECS", "30"),
+            ("JWKS_REFRESH_SECS", "60"),
+        ],
+        clock.clone(),
+    )
     .await;
-    assert!(eventually(WAIT, || app.fetches() >= 1).await);
+    app.wait_for_keys().await;
     let bad = Signer {
         kid: "ghost".into(),
         ..Signer::rs256(1, "x")
@@ -318,20 +320,25 @@ async fn negative_cache_keeps_a_flood_of_one_unknown_kid_to_one_actor_message() 
         let replies = join_all(chunk.iter().map(|t| app.get("/protected", Some(t)))).await;
         assert!(replies.iter().all(|r| r.code() == "unknown_key"));
     }
-
-    assert_eq!(app.actor_messages(), 1);
-    // Published later by a periodic refresh, the kid is accepted at once: the key map
-    // is consulted before the negative cache, and the actor hears nothing more.
-    jwks.publish(vec![signer.jwk(), Signer::rs256(1, "ghost").jwk()]);
-    assert!(
-        eventually(WAIT, || app
-            .keygate
-            .service
-            .keys
-            .current()
-            .contains("ghost"))
-        .await
+    assert_eq!(
+        jwks.fetches(),
+        2,
+        "the start, then one refetch for the ghost"
     );
+    assert_eq!(
+        app.metric("keygate_auth_total{result=\"unknown_key\"}")
+            .await,
+        100.0
+    );
+
+    // Published later by a periodic refresh, the kid is accepted at once: the key map
+    // is consulted before the negative cache, and nothing is fetched for it.
+    jwks.publish(vec![signer.jwk(), Signer::rs256(1, "ghost").jwk()]);
+    clock.advance_secs(60);
+    crate::common::poll::poll_until("the periodic refresh", WAIT, async || {
+        app.metric("keygate_jwks_fetch_total{outcome=\"ok\"}").await >= 3.0
+    })
+    .await;
     assert_eq!(app.get("/protected", Some(&tokens[0])).await.status, 200);
-    assert_eq!(app.actor_messages(), 1);
+    assert_eq!(jwks.fetches(), 3);
 }

@@ -24,7 +24,10 @@ const DEADLINE: Duration = Duration::from_secs(60);
 /// directory without a `.env`, so the developer's environment cannot leak in.
 pub fn keygate_cmd() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_keygate"));
-    for var in keygate::config::VARIABLES {
+    for var in keygate::config::env::VARIABLES
+        .iter()
+        .chain(keygate::server::config::SERVER_VARIABLES)
+    {
         cmd.env_remove(var);
     }
     cmd.env("RUST_LOG", "warn")

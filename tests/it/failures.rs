@@ -3,6 +3,7 @@
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 
+use crate::common::svix;
 use crate::common::*;
 
 fn with(mut base: Value, patch: Value) -> Value {
@@ -175,7 +176,7 @@ async fn unknown_key_and_keys_unavailable() {
     let signer = Signer::rs256(0, "known");
     let jwks = MockJwks::start(vec![signer.jwk()]).await;
     let app = spawn_app(&[("JWKS_URL", &jwks.url), ("JWKS_COOLDOWN_SECS", "0")]).await;
-    assert!(eventually(std::time::Duration::from_secs(10), || app.fetches() >= 1).await);
+    app.wait_for_keys().await;
 
     let stranger = Signer::rs256(1, "stranger").sign(&claims("u"));
     assert_rejected(&app, &stranger, "unknown_key", "Public key not found").await;
@@ -194,11 +195,13 @@ async fn unknown_key_and_keys_unavailable() {
 
 #[actix_rt::test]
 async fn revoked_session_is_refused() {
-    let app = spawn_app(&[("JWT_SECRET", SECRET)]).await;
+    let secret = svix::secret();
+    let app = spawn_app(&[("JWT_SECRET", SECRET), ("CLERK_WEBHOOK_SECRET", &secret)]).await;
     let token = hs256(&claims("r"));
     assert_eq!(app.get("/protected", Some(&token)).await.status, 200);
 
-    app.keygate.revocations.insert("sess_r");
+    let event = svix::session_event("session.revoked", "sess_r", "r");
+    assert_eq!(svix::deliver(&app, "msg_r", &event).await.status, 204);
 
     assert_rejected(&app, &token, "token_revoked", "Token revoked").await;
 }

@@ -6,7 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::common::poll::poll_until;
 use crate::common::*;
+
+const FETCH_OK: &str = "keygate_jwks_fetch_total{outcome=\"ok\"}";
+const FETCH_ERRORS: &str = "keygate_jwks_fetch_total{outcome=\"error\"}";
 
 /// Concurrent workers sending good tokens.
 const WORKERS: usize = 8;
@@ -55,7 +59,7 @@ async fn good_tokens_never_fail_while_the_jwks_misbehaves_and_keys_rotate() {
         ])
         .await,
     );
-    assert!(eventually(Duration::from_secs(10), || app.fetches() >= 1).await);
+    app.wait_for_keys().await;
     let current = Arc::new(std::sync::RwLock::new(signers[0].clone()));
     let stop = Arc::new(AtomicBool::new(false));
     let counts = Arc::new(Counts::default());
@@ -74,13 +78,7 @@ async fn good_tokens_never_fail_while_the_jwks_misbehaves_and_keys_rotate() {
 
     // Outages: the known key keeps working through each, at full pace.
     for mode in [Mode::Fail, Mode::Garbage, Mode::Oversized, Mode::Hang] {
-        let errors = app
-            .keygate
-            .service
-            .keys
-            .stats()
-            .fetch_error
-            .load(Ordering::SeqCst);
+        let errors = app.metric(FETCH_ERRORS).await;
         jwks.set_mode(mode);
         let ok_before = counts.ok.load(Ordering::SeqCst);
         let phase = Instant::now();
@@ -95,19 +93,12 @@ async fn good_tokens_never_fail_while_the_jwks_misbehaves_and_keys_rotate() {
             "{mode:?}: only {served} requests completed: requests waited for the JWKS"
         );
         if mode != Mode::Hang {
-            let failed_fetch = || {
-                app.keygate
-                    .service
-                    .keys
-                    .stats()
-                    .fetch_error
-                    .load(Ordering::SeqCst)
-                    > errors
-            };
-            assert!(
-                eventually(Duration::from_secs(10), failed_fetch).await,
-                "{mode:?} never failed a fetch"
-            );
+            poll_until(
+                &format!("{mode:?} to fail a fetch"),
+                Duration::from_secs(10),
+                async || app.metric(FETCH_ERRORS).await > errors,
+            )
+            .await;
         }
     }
     jwks.set_mode(Mode::Normal);
@@ -141,17 +132,14 @@ async fn good_tokens_never_fail_while_the_jwks_misbehaves_and_keys_rotate() {
     for next in 1..signers.len() {
         let published: Vec<_> = signers[next - 1..=next].iter().map(Signer::jwk).collect();
         jwks.publish(published);
-        let key_id = signers[next].kid.clone();
-        assert!(
-            eventually(Duration::from_secs(15), || app
-                .keygate
-                .service
-                .keys
-                .current()
-                .contains(&key_id))
-            .await,
-            "{key_id} never loaded"
-        );
+        // Published once a refresh that started after the publish succeeded.
+        let loads = app.metric(FETCH_OK).await;
+        poll_until(
+            &format!("{} to load", signers[next].kid),
+            Duration::from_secs(15),
+            async || app.metric(FETCH_OK).await >= loads + 2.0,
+        )
+        .await;
         *current.write().unwrap() = signers[next].clone();
         tokio::time::sleep(Duration::from_secs(2)).await;
     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 use serde_json::json;
 
+use crate::common::poll::poll_until;
 use crate::common::*;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -14,7 +15,7 @@ async fn rs256_token_from_the_jwks_is_accepted() {
     let signer = Signer::rs256(0, "k1");
     let jwks = MockJwks::start(vec![signer.jwk()]).await;
     let app = spawn_app(&[("JWKS_URL", &jwks.url)]).await;
-    assert!(eventually(WAIT, || app.fetches() >= 1).await);
+    app.wait_for_keys().await;
 
     let reply = app
         .get("/protected", Some(&signer.sign(&claims("user_2abc"))))
@@ -38,7 +39,7 @@ async fn every_asymmetric_family_verifies_when_allowed() {
         ("JWT_ALGORITHMS", "RS384,PS256,ES256,EdDSA"),
     ])
     .await;
-    assert!(eventually(WAIT, || app.fetches() >= 1).await);
+    app.wait_for_keys().await;
     for signer in &signers {
         let reply = app
             .get("/protected", Some(&signer.sign(&claims("u"))))
@@ -54,7 +55,7 @@ async fn jwk_alg_must_match_the_token_alg() {
     let ps = Signer::rsa(0, "k", Algorithm::PS256);
     let jwks = MockJwks::start(vec![rs.jwk()]).await;
     let app = spawn_app(&[("JWKS_URL", &jwks.url), ("JWT_ALGORITHMS", "RS256,PS256")]).await;
-    assert!(eventually(WAIT, || app.fetches() >= 1).await);
+    app.wait_for_keys().await;
 
     let reply = app.get("/protected", Some(&ps.sign(&claims("u")))).await;
 
@@ -69,20 +70,20 @@ async fn token_without_kid_uses_the_only_key() {
     let signer = Signer::rs256(0, "only");
     let jwks = MockJwks::start(vec![signer.jwk()]).await;
     let app = spawn_app(&[("JWKS_URL", &jwks.url)]).await;
-    assert!(eventually(WAIT, || app.fetches() >= 1).await);
+    app.wait_for_keys().await;
     let token = signer.sign_with_header(&json!({"kid": null}), &claims("u"));
 
     assert_eq!(app.get("/protected", Some(&token)).await.status, 200);
 
     jwks.publish(vec![signer.jwk(), Signer::rs256(1, "second").jwk()]);
-    let before = app.fetches();
+    let before = jwks.fetches();
     // Force a refresh through an unknown kid, then the kid-less token is ambiguous.
     app.get(
         "/protected",
         Some(&Signer::rs256(2, "nope").sign(&claims("u"))),
     )
     .await;
-    assert!(app.fetches() > before);
+    assert!(jwks.fetches() > before);
     let reply = app.get("/protected", Some(&token)).await;
     assert_eq!((reply.status.as_u16(), reply.code()), (401, "unknown_key"));
 }
@@ -122,7 +123,7 @@ async fn static_key_with_escaped_newlines_and_a_jwks_side_by_side() {
         ("JWT_ALGORITHMS", "RS256,ES256"),
     ])
     .await;
-    assert!(eventually(WAIT, || app.fetches() >= 1).await);
+    app.wait_for_keys().await;
 
     assert_eq!(
         app.get("/protected", Some(&pem_signer.sign(&claims("a"))))
@@ -144,7 +145,12 @@ async fn never_loaded_keys_answer_503_and_readiness_follows() {
     let jwks = MockJwks::start(vec![signer.jwk()]).await;
     jwks.set_mode(Mode::Fail);
     let app = spawn_app(&[("JWKS_URL", &jwks.url), ("JWKS_COOLDOWN_SECS", "0")]).await;
-    assert!(eventually(WAIT, || app.fetches() >= 1).await);
+    poll_until("the first fetch to fail", WAIT, async || {
+        app.metric("keygate_jwks_fetch_total{outcome=\"error\"}")
+            .await
+            >= 1.0
+    })
+    .await;
 
     let unready = app.get("/readyz", None).await;
     let unavailable = app
@@ -162,15 +168,10 @@ async fn never_loaded_keys_answer_503_and_readiness_follows() {
 
     jwks.set_mode(Mode::Normal);
     // The backoff retry (1 s) loads the keys; readiness turns green without a restart.
-    let mut ready = false;
-    for _ in 0..100 {
-        if app.get("/readyz", None).await.status == 200 {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "readyz never became 200");
+    poll_until("readyz to become 200", WAIT, async || {
+        app.get("/readyz", None).await.status == 200
+    })
+    .await;
     assert_eq!(
         app.get("/protected", Some(&signer.sign(&claims("u"))))
             .await

@@ -13,6 +13,7 @@ mod attacks;
 mod cache;
 mod clerk;
 mod dev;
+mod embed;
 mod failures;
 mod faults;
 mod hs256;

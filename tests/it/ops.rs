@@ -51,7 +51,8 @@ fn verify_command_prints_claims_or_the_reason() {
     assert_eq!(code, 1);
     assert!(stdout.is_empty());
     assert!(
-        stderr.contains("token_expired") && stderr.contains("Token expired"),
+        stderr.starts_with("keygate: token_expired (Token expired): exp ")
+            && stderr.contains("+ leeway 5s is before now"),
         "{stderr}"
     );
 }

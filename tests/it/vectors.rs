@@ -2,8 +2,6 @@
 //! Their `exp` is in 2011, so `token_expired` proves the signature passed;
 //! one changed byte makes them `invalid_signature`.
 
-use std::time::Duration;
-
 use serde_json::json;
 
 use crate::common::*;
@@ -63,7 +61,7 @@ async fn rfc7515_a1_hs256() {
 async fn rfc7515_a2_rs256_and_a3_es256_from_a_jwks() {
     let jwks = MockJwks::start(vec![json!({"kty": "RSA", "n": RS256_N, "e": "AQAB"})]).await;
     let app = spawn_app(&[("JWKS_URL", &jwks.url), ("JWT_USER_CLAIM", "iss")]).await;
-    assert!(eventually(Duration::from_secs(10), || app.fetches() >= 1).await);
+    app.wait_for_keys().await;
     expect_vector(&app, RS256_HEADER, RS256_SIG).await;
 
     let jwks = MockJwks::start(vec![
@@ -76,6 +74,6 @@ async fn rfc7515_a2_rs256_and_a3_es256_from_a_jwks() {
         ("JWT_ALGORITHMS", "ES256"),
     ])
     .await;
-    assert!(eventually(Duration::from_secs(10), || app.fetches() >= 1).await);
+    app.wait_for_keys().await;
     expect_vector(&app, ES256_HEADER, ES256_SIG).await;
 }

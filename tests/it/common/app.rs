@@ -1,22 +1,25 @@
-//! The real app on a random port, with its own SQLite database.
+//! The real app on a random port, with its own SQLite database, built by the same
+//! `Application::build` the binary uses.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderMap;
+use keygate::Authenticator;
 use keygate::clock::{Clock, SharedClock};
-use keygate::{Keygate, Settings};
+use keygate::server::{Application, Config};
 use serde_json::Value;
 
 /// A running keygate.
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
-    /// The assembled app (for counters and state).
-    pub keygate: Keygate,
+    /// Its `DATABASE_URL`.
+    pub database_url: String,
+    authenticator: Authenticator,
     handle: ServerHandle,
 }
 
@@ -61,13 +64,7 @@ impl Reply {
 
 /// A fresh SQLite database URL in the temp directory.
 pub fn temp_sqlite_url() -> String {
-    let path = std::env::temp_dir().join(format!("keygate-test-{}.db", rand_suffix()));
-    format!("sqlite://{}?mode=rwc", path.display())
-}
-
-fn rand_suffix() -> String {
-    use rand::Rng;
-    format!("{:016x}", rand::rng().random::<u64>())
+    super::databases::fresh_sqlite_url()
 }
 
 /// Starts keygate with these variables (plus a temp SQLite database and port 0).
@@ -77,6 +74,14 @@ pub async fn spawn_app(vars: &[(&str, &str)]) -> TestApp {
 
 /// [`spawn_app`] with an injected clock.
 pub async fn spawn_app_with(vars: &[(&str, &str)], clock: SharedClock) -> TestApp {
+    let mut config = config(vars);
+    config.clock = clock;
+    start(config).await
+}
+
+/// The configuration of these variables, plus a temp SQLite database, port 0 and
+/// two workers unless they say otherwise.
+pub fn config(vars: &[(&str, &str)]) -> Config {
     let mut map: HashMap<String, String> = vars
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -84,23 +89,32 @@ pub async fn spawn_app_with(vars: &[(&str, &str)], clock: SharedClock) -> TestAp
     map.entry("DATABASE_URL".into())
         .or_insert_with(temp_sqlite_url);
     map.entry("WORKERS".into()).or_insert_with(|| "2".into());
-    let settings = Settings::from_lookup(|k| map.get(k).cloned()).unwrap();
-    start(settings, clock).await
+    map.entry("BIND_ADDR".into())
+        .or_insert_with(|| "127.0.0.1:0".into());
+    let mut config = Config::from_lookup(|k| map.get(k).cloned()).unwrap();
+    config.server.handle_signals = false;
+    config
 }
 
-/// Starts keygate with explicit settings.
-pub async fn start(settings: Settings, clock: SharedClock) -> TestApp {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let keygate = Keygate::build(settings, clock).await.unwrap();
-    let server = keygate.server(listener, None).unwrap();
-    let handle = server.handle();
-    actix_rt::spawn(server);
-    TestApp {
+/// Starts keygate with an explicit configuration.
+pub async fn start(config: Config) -> TestApp {
+    try_start(config).await.unwrap()
+}
+
+/// Starts keygate, or says why it did not start.
+pub async fn try_start(config: Config) -> Result<TestApp, keygate::server::StartError> {
+    let database_url = config.server.database_url.clone();
+    let app = Application::build(config).await?;
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    let authenticator = app.authenticator().clone();
+    actix_rt::spawn(app.run_until_stopped());
+    Ok(TestApp {
         base,
-        keygate,
+        database_url,
+        authenticator,
         handle,
-    }
+    })
 }
 
 impl TestApp {
@@ -147,20 +161,33 @@ impl TestApp {
         String::from_utf8(res.body().await.unwrap().to_vec()).unwrap()
     }
 
-    /// JWKS fetches the app's actor made.
-    pub fn fetches(&self) -> u64 {
-        self.keygate.service.keys.stats().fetches()
+    /// Waits (up to 10 s) until the app's keys were loaded.
+    pub async fn wait_for_keys(&self) {
+        tokio::time::timeout(Duration::from_secs(10), self.authenticator.ready())
+            .await
+            .expect("the JWKS was never loaded");
     }
 
-    /// Messages requests sent to the actor.
-    pub fn actor_messages(&self) -> u64 {
-        self.keygate
-            .service
-            .keys
-            .stats()
-            .messages
-            .load(std::sync::atomic::Ordering::SeqCst)
+    /// The value of one sample of `/metrics`, e.g. `keygate_jwks_fetch_total{outcome="error"}`
+    /// (0 when absent).
+    pub async fn metric(&self, sample: &str) -> f64 {
+        metric_value(&self.get_text("/metrics").await, sample)
     }
+
+    /// Stops the server (in-flight requests finish).
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+}
+
+/// The value of `sample` in a Prometheus text exposition (0 when absent).
+pub fn metric_value(text: &str, sample: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            let rest = line.strip_prefix(sample)?;
+            rest.strip_prefix(' ')?.trim().parse::<f64>().ok()
+        })
+        .unwrap_or(0.0)
 }
 
 impl Drop for TestApp {

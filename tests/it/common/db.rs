@@ -3,9 +3,9 @@
 
 use sqlx::{AnyConnection, Connection};
 
-/// Fresh, empty database URLs (see `keygate::store::test_database_urls`).
+/// Fresh, empty database URLs: SQLite, and PostgreSQL when `TEST_DATABASE_URL` is set.
 pub async fn database_urls() -> Vec<String> {
-    keygate::store::test_database_urls().await.unwrap()
+    super::databases::fresh_database_urls().await.unwrap()
 }
 
 /// Whether `url` is a PostgreSQL database.
@@ -22,15 +22,9 @@ pub fn engine(url: &str) -> &'static str {
     }
 }
 
-/// The PostgreSQL server for tests, if configured.
-pub fn postgres_admin_url() -> Option<String> {
-    std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .map(|url| url.trim().to_owned())
-        .filter(|url| !url.is_empty())
-}
+pub use super::databases::postgres_admin_url;
 
-/// A direct connection, separate from any app's pool (so it moves no app counter).
+/// A direct connection, separate from any app's pool.
 pub async fn connect(url: &str) -> AnyConnection {
     sqlx::any::install_default_drivers();
     AnyConnection::connect(url).await.unwrap()
@@ -107,4 +101,61 @@ pub async fn remove_database(url: &str) {
 pub fn sqlite_path(url: &str) -> Option<&str> {
     let rest = url.strip_prefix("sqlite://")?;
     Some(rest.split('?').next().unwrap_or(rest))
+}
+
+/// A user's profile columns, as the webhooks write them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// `id`.
+    pub user_id: String,
+    /// `email`.
+    pub email: Option<String>,
+    /// `first_name`.
+    pub first_name: Option<String>,
+    /// `last_name`.
+    pub last_name: Option<String>,
+    /// `image_url`.
+    pub image_url: Option<String>,
+}
+
+/// The profile of `user_id`'s row, `None` without a row.
+pub async fn profile(url: &str, user_id: &str) -> Option<Profile> {
+    let mut conn = connect(url).await;
+    type Row = (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT id, email, first_name, last_name, image_url FROM users WHERE id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    row.map(
+        |(user_id, email, first_name, last_name, image_url)| Profile {
+            user_id,
+            email,
+            first_name,
+            last_name,
+            image_url,
+        },
+    )
+}
+
+/// Whether `revoked_sessions` has a row for `session_id`.
+pub async fn revoked(url: &str, session_id: &str) -> bool {
+    let mut conn = connect(url).await;
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT session_id FROM revoked_sessions WHERE session_id = $1")
+            .bind(session_id)
+            .fetch_optional(&mut conn)
+            .await
+            .unwrap();
+    conn.close().await.unwrap();
+    row.is_some()
 }

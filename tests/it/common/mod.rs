@@ -2,6 +2,8 @@
 //! a token factory, Svix-signed webhook deliveries and the test databases.
 
 pub mod app;
+#[path = "../../support/databases.rs"]
+pub mod databases;
 pub mod db;
 pub mod jwks_server;
 pub mod poll;
@@ -9,7 +11,7 @@ pub mod process;
 pub mod svix;
 pub mod tokens;
 
-pub use app::{TestApp, spawn_app, spawn_app_with};
+pub use app::{Reply, TestApp, metric_value, spawn_app, spawn_app_with};
 pub use jwks_server::{MockJwks, Mode};
 pub use process::{run_keygate, spawn_keygate};
 pub use tokens::*;
@@ -28,4 +30,18 @@ pub async fn eventually<F: FnMut() -> bool>(timeout: Duration, mut check: F) -> 
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Ends a test that needs a component this machine lacks: a notice locally, a failure
+/// when `CI` is set (CI must have every component).
+pub fn skip_without(component: &str, test: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("{test}: {component} is required when CI is set");
+    }
+    eprintln!("skipping {test}: {component} is not available");
+}
+
+/// [`skip_without`] for PostgreSQL (`TEST_DATABASE_URL`).
+pub fn skip_without_postgres(test: &str) {
+    skip_without("PostgreSQL (TEST_DATABASE_URL)", test);
 }

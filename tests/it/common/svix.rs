@@ -5,6 +5,8 @@ use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use serde_json::json;
+
 use super::app::{Reply, TestApp};
 use super::tokens::now;
 
@@ -72,4 +74,27 @@ pub async fn post(app: &TestApp, headers: &Headers, body: &[u8]) -> Reply {
 /// Delivers `body` correctly signed under `id`.
 pub async fn deliver(app: &TestApp, id: &str, body: &[u8]) -> Reply {
     post(app, &Headers::signed(id, body), body).await
+}
+
+/// A `session.*` event shaped like Clerk's; the session expires in a week.
+pub fn session_event(kind: &str, sid: &str, user: &str) -> Vec<u8> {
+    let status = kind.trim_start_matches("session.");
+    json!({
+        "data": {
+            "id": sid,
+            "object": "session",
+            "status": status,
+            "user_id": user,
+            "client_id": "client_test",
+            "created_at": now() * 1000,
+            "updated_at": now() * 1000,
+            "last_active_at": now() * 1000,
+            "abandon_at": (now() + 30 * 86400) * 1000,
+            "expire_at": (now() + 7 * 86400) * 1000
+        },
+        "object": "event",
+        "type": kind
+    })
+    .to_string()
+    .into_bytes()
 }

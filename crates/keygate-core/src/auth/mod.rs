@@ -1,0 +1,22 @@
+//! Authentication and authorization: token sources, verification, the `AuthUser`
+//! extractor and the guards built on it.
+
+pub mod cache;
+pub mod claims;
+pub mod error;
+pub mod extractor;
+pub mod guard;
+pub mod org;
+pub mod policy;
+pub mod sources;
+pub mod token;
+pub mod token_type;
+pub mod user;
+pub mod verifier;
+
+pub use claims::Claims;
+pub use error::{AuthError, Rejection};
+pub use guard::require_auth;
+pub use org::Org;
+pub use token_type::{TokenType, TokenTypes};
+pub use user::AuthUser;

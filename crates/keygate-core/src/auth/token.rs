@@ -1,0 +1,188 @@
+//! The raw parsing of a compact JWS: its three parts, its JOSE header, its payload.
+//!
+//! Nothing here trusts the token: the header is parsed only to pick a key, and
+//! `jku`, `x5u`, `jwk`, `x5c` are never read, so keys never come from the token.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+
+use super::AuthError;
+use super::error::Rejection;
+
+/// The longest token accepted; longer ones are rejected unparsed.
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// Clerk's machine-token category, never accepted on session routes.
+pub const CLERK_MACHINE_TOKEN_CATEGORY: &str = "cl_B7d4PD333AAA";
+
+/// A token split into its parts, not yet verified.
+#[derive(Debug)]
+pub struct RawToken<'a> {
+    /// `base64(header) . base64(payload)`: what the signature covers.
+    pub signing_input: &'a str,
+    /// The base64url payload.
+    pub payload: &'a str,
+    /// The base64url signature.
+    pub signature: &'a str,
+    /// The decoded JOSE header.
+    pub header: JoseHeader,
+}
+
+/// The JOSE header fields keygate looks at. Unknown fields, including `jku`, `x5u`,
+/// `jwk` and `x5c`, are deliberately not deserialized.
+#[derive(Debug, Deserialize)]
+pub struct JoseHeader {
+    /// The signature algorithm, as written.
+    pub alg: String,
+    /// The key id.
+    #[serde(default)]
+    pub kid: Option<String>,
+    /// The token type; must be `JWT` when present.
+    #[serde(default)]
+    pub typ: Option<String>,
+    /// Clerk's token category.
+    #[serde(default)]
+    pub cat: Option<String>,
+    /// Critical extensions; keygate understands none.
+    #[serde(default)]
+    pub crit: Option<serde_json::Value>,
+}
+
+/// Splits a compact JWS and checks its header's form (not its signature).
+pub fn parse(token: &str) -> Result<RawToken<'_>, Rejection> {
+    let malformed = |why: &'static str| Rejection::new(AuthError::MalformedToken, why);
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(malformed("the token is longer than 16384 characters"));
+    }
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed("expected three dot-separated parts"));
+    };
+    if header.is_empty()
+        || payload.is_empty()
+        || ![header, payload, signature].iter().all(|p| is_base64url(p))
+    {
+        return Err(malformed("a part is empty or not base64url"));
+    }
+    let header_json = URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| malformed("the header is not base64url"))?;
+    // serde would read a JSON array positionally into the struct; a header is an object.
+    if header_json.trim_ascii_start().first() != Some(&b'{') {
+        return Err(malformed("the header is not a JSON object"));
+    }
+    let jose: JoseHeader = serde_json::from_slice(&header_json)
+        .map_err(|_| malformed("the header is not a JOSE header (alg, kid, typ as strings)"))?;
+    if jose.crit.is_some() {
+        return Err(malformed(
+            "the header has crit, and no extension is understood",
+        ));
+    }
+    if jose
+        .typ
+        .as_deref()
+        .is_some_and(|typ| !typ.eq_ignore_ascii_case("JWT"))
+    {
+        return Err(malformed("the header's typ is not JWT"));
+    }
+    if jose.cat.as_deref() == Some(CLERK_MACHINE_TOKEN_CATEGORY) {
+        return Err(malformed("a Clerk machine token (cat cl_B7d4PD333AAA)"));
+    }
+    let signing_input = &token[..header.len() + 1 + payload.len()];
+    Ok(RawToken {
+        signing_input,
+        payload,
+        signature,
+        header: jose,
+    })
+}
+
+fn is_base64url(part: &str) -> bool {
+    part.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The signature's bytes, in `buf`; `None` when it is not base64url or longer than
+/// any supported signature.
+pub fn decode_signature<'b>(signature: &str, buf: &'b mut [u8; 1024]) -> Option<&'b [u8]> {
+    let len = URL_SAFE_NO_PAD.decode_slice(signature, buf).ok()?;
+    buf.get(..len)
+}
+
+/// Decodes the payload into a JSON object.
+pub fn decode_payload(
+    payload: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, Rejection> {
+    let malformed = |why: &'static str| Rejection::new(AuthError::MalformedToken, why);
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| malformed("the payload is not base64url"))?;
+    match serde_json::from_slice(&bytes) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(malformed("the payload is not a JSON object")),
+        Err(_) => Err(malformed("the payload is not JSON")),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn b64(s: &str) -> String {
+        URL_SAFE_NO_PAD.encode(s)
+    }
+
+    #[test]
+    fn parse_checks_shape_and_header() {
+        let payload = b64("{}");
+        let ok = format!(
+            "{}.{payload}.sig",
+            b64(r#"{"alg":"RS256","typ":"jwt","kid":"k"}"#)
+        );
+        assert_eq!(parse(&ok).unwrap().header.kid.as_deref(), Some("k"));
+        for header in [
+            r#"{"alg":"RS256","crit":["exp"]}"#,
+            r#"{"alg":"RS256","typ":"at+jwt"}"#,
+            r#"{"alg":"RS256","cat":"cl_B7d4PD333AAA"}"#,
+            r#"{"typ":"JWT"}"#,
+            r#"["alg"]"#,
+        ] {
+            assert_eq!(
+                parse(&format!("{}.{payload}.sig", b64(header)))
+                    .unwrap_err()
+                    .error,
+                AuthError::MalformedToken
+            );
+        }
+        for token in [
+            "a.b",
+            "a.b.c.d",
+            "a..c",
+            "a.b.c+",
+            &"a".repeat(MAX_TOKEN_LEN + 1),
+        ] {
+            assert_eq!(
+                parse(token).unwrap_err().error,
+                AuthError::MalformedToken,
+                "{token:.40}"
+            );
+        }
+    }
+
+    #[test]
+    fn payload_must_be_a_json_object() {
+        assert!(decode_payload(&b64(r#"{"sub":"u"}"#)).is_ok());
+        assert_eq!(
+            decode_payload(&b64("[1]")).unwrap_err().error,
+            AuthError::MalformedToken
+        );
+        assert_eq!(
+            decode_payload(&b64("not json")).unwrap_err().error,
+            AuthError::MalformedToken
+        );
+    }
+}

@@ -1,0 +1,322 @@
+//! The verifier: algorithm policy, key choice, signature and claims policy, built once
+//! at start.
+//!
+//! It reads the published key snapshot without locks; only a token with an unknown
+//! `kid` waits for the rotation actor. An HS token is only ever checked against the
+//! shared secret, an asymmetric one only against public keys of the matching family,
+//! so key-confusion attacks have nothing to work with. It never logs a token.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, AlgorithmFamily};
+
+use super::cache::TokenCache;
+use super::claims::Claims;
+use super::error::Rejection;
+use super::org::Org;
+use super::policy::Policy;
+use super::token_type::TokenType;
+use super::{AuthError, token};
+use crate::clock::SharedClock;
+use crate::keys::{KeySet, KeysHandle, PublicKey, RefreshOutcome, SecretKey};
+use crate::observe::SharedObserver;
+use crate::revocation::RevocationCheck;
+
+/// Which key verified a token, so a cache hit can tell whether that key is still trusted.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// `JWT_SECRET`.
+    Secret,
+    /// `JWT_PUBLIC_KEY`.
+    Static,
+    /// A JWKS key: the `kid` it was published under (`None`: the set's only key) and the key.
+    Jwks(Option<String>, Arc<PublicKey>),
+}
+
+/// A token that passed every check.
+#[derive(Debug)]
+pub struct Verified {
+    /// The user id from the configured user claim.
+    pub user_id: String,
+    /// The claims.
+    pub claims: Claims,
+    /// The organization, when the token carries one.
+    pub org: Option<Org>,
+    /// What kind of token it is.
+    pub token_type: TokenType,
+    /// Its scopes (OAuth and machine tokens).
+    pub scopes: Vec<String>,
+    /// The key that verified it.
+    pub key: KeySource,
+}
+
+/// Verifies tokens against the configured secret, static key and published JWKS.
+pub struct Verifier {
+    pub(crate) policy: Policy,
+    pub(crate) secret: Option<SecretKey>,
+    pub(crate) static_key: Option<Arc<PublicKey>>,
+    pub(crate) keys: KeysHandle,
+    pub(crate) cache: Option<TokenCache>,
+    pub(crate) revocations: Option<Arc<dyn RevocationCheck>>,
+    pub(crate) clock: SharedClock,
+    pub(crate) observer: SharedObserver,
+    pub(crate) retry_after_secs: u64,
+}
+
+impl Verifier {
+    /// The published keys this verifier reads.
+    pub fn keys(&self) -> &KeysHandle {
+        &self.keys
+    }
+
+    /// Verifies a token and every rule of the contract, including revocation.
+    pub async fn verify(&self, token: &str) -> Result<Arc<Verified>, Rejection> {
+        if token.len() > token::MAX_TOKEN_LEN {
+            return Err(Rejection::new(
+                AuthError::MalformedToken,
+                "the token is longer than 16384 characters",
+            ));
+        }
+        let now = i64::try_from(self.clock.unix_secs()).unwrap_or(i64::MAX);
+        if let Some(cache) = &self.cache {
+            if let Some(hit) = cache.get(token) {
+                if self.key_still_trusted(&hit) {
+                    self.observer.token_cache(true);
+                    if let Err(e) = self.policy.check_time(&hit.claims, now) {
+                        if e.error == AuthError::TokenExpired {
+                            cache.remove(token);
+                        }
+                        return Err(e);
+                    }
+                    self.check_revoked(&hit)?;
+                    return Ok(hit);
+                }
+                // The key rotated away or went stale: the token must not pass on the
+                // strength of a key that is no longer trusted, so it is verified afresh.
+                cache.remove(token);
+            }
+            self.observer.token_cache(false);
+        }
+        let verified = Arc::new(self.verify_uncached(token, now).await?);
+        if let Some(cache) = &self.cache {
+            cache.insert(token, verified.clone());
+        }
+        self.check_revoked(&verified)?;
+        Ok(verified)
+    }
+
+    async fn verify_uncached(&self, token: &str, now: i64) -> Result<Verified, Rejection> {
+        let raw = token::parse(token)?;
+        let alg = self.allowed_algorithm(&raw.header.alg)?;
+        let source = self.select_key(alg, raw.header.kid.as_deref()).await?;
+        let mut buf = [0u8; 1024];
+        let signature = token::decode_signature(raw.signature, &mut buf).ok_or_else(|| {
+            Rejection::new(AuthError::MalformedToken, "the signature is not base64url")
+        })?;
+        let message = raw.signing_input.as_bytes();
+        let valid = match &source {
+            KeySource::Secret => self
+                .secret
+                .as_ref()
+                .is_some_and(|s| s.verify(alg, message, signature)),
+            KeySource::Static => self
+                .static_key
+                .as_ref()
+                .is_some_and(|k| k.verify(alg, message, signature)),
+            KeySource::Jwks(_, key) => key.verify(alg, message, signature),
+        };
+        if !valid {
+            return Err(Rejection::new(
+                AuthError::InvalidSignature,
+                format!(
+                    "the {alg:?} signature does not verify with {}",
+                    describe(&source)
+                ),
+            ));
+        }
+        let claims = Claims::from_payload(token::decode_payload(raw.payload)?)?;
+        let user_id = self.policy.check(&claims, now)?;
+        let org = Org::from_claims(claims.as_map());
+        Ok(Verified {
+            user_id,
+            claims,
+            org,
+            token_type: TokenType::SessionToken,
+            scopes: Vec::new(),
+            key: source,
+        })
+    }
+
+    /// The token's `alg`, when the allow-list has it.
+    fn allowed_algorithm(&self, name: &str) -> Result<Algorithm, Rejection> {
+        match Algorithm::from_str(name) {
+            Ok(alg) if self.policy.algorithms.contains(&alg) => Ok(alg),
+            _ => Err(Rejection::new(
+                AuthError::AlgorithmNotAllowed,
+                format!(
+                    "expected alg in [{}] (JWT_ALGORITHMS), the token has {:?}",
+                    algorithm_list(&self.policy.algorithms),
+                    name.chars().take(32).collect::<String>()
+                ),
+            )),
+        }
+    }
+
+    /// Picks the key for an allowed algorithm: the secret for HS, else the JWKS key
+    /// named by `kid` (refetching once for an unknown one), else the static key.
+    async fn select_key(&self, alg: Algorithm, kid: Option<&str>) -> Result<KeySource, Rejection> {
+        if alg.family() == AlgorithmFamily::Hmac {
+            return match &self.secret {
+                Some(secret) if secret.accepts(alg) => Ok(KeySource::Secret),
+                _ => Err(Rejection::new(
+                    AuthError::AlgorithmNotAllowed,
+                    format!("{alg:?} needs JWT_SECRET, which is not set"),
+                )),
+            };
+        }
+        let set = self.keys.current();
+        let jwks_key = match kid {
+            Some(kid) => set.get(kid).cloned(),
+            None => set.only().cloned(),
+        };
+        if let Some(key) = jwks_key {
+            return self.use_jwks_key(&set, kid, key, alg);
+        }
+        if let Some(static_key) = &self.static_key {
+            return if static_key.accepts(alg) {
+                Ok(KeySource::Static)
+            } else {
+                Err(Rejection::new(
+                    AuthError::AlgorithmNotAllowed,
+                    format!(
+                        "{alg:?} does not fit the {} key of JWT_PUBLIC_KEY",
+                        static_key.kind().name()
+                    ),
+                ))
+            };
+        }
+        if !self.keys.has_jwks() {
+            return Err(Rejection::new(
+                AuthError::UnknownKey,
+                format!("{alg:?} needs a public key, and none is configured"),
+            ));
+        }
+        let Some(kid) = kid else {
+            return Err(if self.keys.is_stale(&set) {
+                self.unavailable("the signing keys are not loaded or are stale")
+            } else {
+                Rejection::new(
+                    AuthError::UnknownKey,
+                    format!(
+                        "the token has no kid and the JWKS has {} keys, not exactly one (kids: [{}])",
+                        set.len(),
+                        set.kids().join(", ")
+                    ),
+                )
+            });
+        };
+        drop(set);
+        match self.keys.refresh_for(kid).await {
+            RefreshOutcome::Found => {
+                let set = self.keys.current();
+                match set.get(kid).cloned() {
+                    Some(key) => self.use_jwks_key(&set, Some(kid), key, alg),
+                    None => Err(self.unavailable("the key was published and removed again")),
+                }
+            }
+            RefreshOutcome::NotFound => {
+                let set = self.keys.current();
+                Err(Rejection::new(
+                    AuthError::UnknownKey,
+                    format!(
+                        "no JWKS key has kid {:?}; known kids: [{}]",
+                        kid.chars().take(64).collect::<String>(),
+                        set.kids().join(", ")
+                    ),
+                ))
+            }
+            RefreshOutcome::Unavailable => Err(self.unavailable(
+                "the token's kid is unknown and the JWKS could not be fetched in time",
+            )),
+        }
+    }
+
+    fn use_jwks_key(
+        &self,
+        set: &KeySet,
+        kid: Option<&str>,
+        key: Arc<PublicKey>,
+        alg: Algorithm,
+    ) -> Result<KeySource, Rejection> {
+        if self.keys.is_stale(set) {
+            return Err(self.unavailable(
+                "no successful JWKS fetch within JWKS_MAX_STALE_SECS: the keys are stale",
+            ));
+        }
+        if !key.accepts(alg) {
+            return Err(Rejection::new(
+                AuthError::AlgorithmNotAllowed,
+                format!(
+                    "{alg:?} does not fit the {} key{} of kid {:?}",
+                    key.kind().name(),
+                    key.own_alg()
+                        .map(|own| format!(" (its alg is {own:?})"))
+                        .unwrap_or_default(),
+                    kid.unwrap_or("<none>")
+                ),
+            ));
+        }
+        Ok(KeySource::Jwks(kid.map(String::from), key))
+    }
+
+    /// Whether the key that verified a cached token is still the published one.
+    fn key_still_trusted(&self, hit: &Verified) -> bool {
+        let KeySource::Jwks(kid, key) = &hit.key else {
+            return true;
+        };
+        let set = self.keys.current();
+        let current = match kid {
+            Some(kid) => set.get(kid),
+            None => set.only(),
+        };
+        current.is_some_and(|c| Arc::ptr_eq(c, key)) && !self.keys.is_stale(&set)
+    }
+
+    fn check_revoked(&self, verified: &Verified) -> Result<(), Rejection> {
+        match (&self.revocations, verified.claims.sid()) {
+            (Some(revocations), Some(sid)) if revocations.is_revoked(sid) => Err(Rejection::new(
+                AuthError::TokenRevoked,
+                "the token's session (sid) was revoked",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn unavailable(&self, reason: &'static str) -> Rejection {
+        Rejection::new(
+            AuthError::KeysUnavailable {
+                retry_after: self.retry_after_secs,
+            },
+            reason,
+        )
+    }
+}
+
+fn describe(source: &KeySource) -> String {
+    match source {
+        KeySource::Secret => "JWT_SECRET".to_string(),
+        KeySource::Static => "JWT_PUBLIC_KEY".to_string(),
+        KeySource::Jwks(Some(kid), _) => format!("the JWKS key {kid:?}"),
+        KeySource::Jwks(None, _) => "the JWKS's only key".to_string(),
+    }
+}
+
+/// `RS256, HS256` for messages.
+pub(crate) fn algorithm_list(algorithms: &[Algorithm]) -> String {
+    algorithms
+        .iter()
+        .map(|a| format!("{a:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

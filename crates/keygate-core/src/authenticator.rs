@@ -1,0 +1,206 @@
+//! [`Authenticator`]: the handle an application registers once and every request reads.
+
+use std::sync::Arc;
+
+use actix_web::HttpRequest;
+
+use crate::auth::error::Rejection;
+use crate::auth::sources::{Found, TokenSources};
+use crate::auth::token_type::TokenTypes;
+use crate::auth::verifier::Verifier;
+use crate::config::{AuthenticatorBuilder, ConfigError};
+use crate::observe::SharedObserver;
+use crate::{AuthError, AuthUser};
+
+/// Verifies tokens: keys (and their rotation actor), policy and cache behind one cheap
+/// `Clone` handle.
+///
+/// Build it once at start — [`Authenticator::builder`] or [`Authenticator::from_env`] —
+/// inside the actix-web runtime, and register it with `.app_data(..)`; the
+/// [`AuthUser`] extractor finds it there. Every clone shares the same keys, cache and
+/// actor.
+///
+/// ```no_run
+/// # use keygate_core as keygate;
+/// use actix_web::{App, HttpServer, web};
+/// use keygate::{Authenticator, AuthUser};
+///
+/// async fn protected(user: AuthUser) -> String {
+///     format!("Hello, user {}", user.user_id())
+/// }
+///
+/// #[actix_web::main]
+/// async fn main() -> std::io::Result<()> {
+///     // JWKS_URL, CLERK_PUBLISHABLE_KEY, JWT_SECRET, ... as for the keygate service.
+///     let authenticator = Authenticator::from_env().map_err(std::io::Error::other)?;
+///     HttpServer::new(move || {
+///         App::new()
+///             .app_data(authenticator.clone())
+///             .route("/protected", web::get().to(protected))
+///     })
+///     .bind("127.0.0.1:8080")?
+///     .run()
+///     .await
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Authenticator {
+    inner: Arc<Inner>,
+    accepts: TokenTypes,
+}
+
+struct Inner {
+    verifier: Verifier,
+    sources: TokenSources,
+    observer: SharedObserver,
+}
+
+/// Why tokens that need the JWKS cannot be checked right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    /// The first JWKS fetch has not succeeded yet.
+    #[error("signing keys not loaded yet")]
+    KeysNotLoaded,
+    /// No fetch succeeded within `JWKS_MAX_STALE_SECS`.
+    #[error("signing keys are stale: no successful JWKS fetch within JWKS_MAX_STALE_SECS")]
+    KeysStale,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("jwks", &self.inner.verifier.keys().has_jwks())
+            .field("accepts", &self.accepts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    pub(crate) fn new(
+        verifier: Verifier,
+        sources: TokenSources,
+        observer: SharedObserver,
+        accepts: TokenTypes,
+    ) -> Authenticator {
+        Authenticator {
+            inner: Arc::new(Inner {
+                verifier,
+                sources,
+                observer,
+            }),
+            accepts,
+        }
+    }
+
+    /// A builder with every default.
+    pub fn builder() -> AuthenticatorBuilder {
+        AuthenticatorBuilder::new()
+    }
+
+    /// The authenticator the process environment describes (`JWKS_URL`,
+    /// `CLERK_PUBLISHABLE_KEY`, `JWT_SECRET`, … as for the keygate service). Must run
+    /// inside an actix-web runtime. It does not read `.env`.
+    pub fn from_env() -> Result<Authenticator, ConfigError> {
+        AuthenticatorBuilder::from_env()?.build()
+    }
+
+    /// The same authenticator (keys, cache, actor) accepting other token types, e.g. for
+    /// a scope of machine routes: `web::scope("/internal").app_data(auth.accepting(..))`.
+    pub fn accepting(&self, types: TokenTypes) -> Authenticator {
+        Authenticator {
+            inner: self.inner.clone(),
+            accepts: types,
+        }
+    }
+
+    /// The token types this handle accepts.
+    pub fn accepts(&self) -> TokenTypes {
+        self.accepts
+    }
+
+    /// Verifies a token that did not arrive in an HTTP request (a WebSocket message, a
+    /// queue), with every rule a request's token gets.
+    ///
+    /// ```no_run
+    /// # use keygate_core as keygate;
+    /// # async fn on_message(auth: keygate::Authenticator, token: &str) {
+    /// match auth.verify(token).await {
+    ///     Ok(user) => println!("message from {}", user.user_id()),
+    ///     Err(e) => println!("refused: {}", e.code()),
+    /// }
+    /// # }
+    /// ```
+    pub async fn verify(&self, token: &str) -> Result<AuthUser, AuthError> {
+        self.explain(token).await.map_err(|r| r.error)
+    }
+
+    /// [`Authenticator::verify`], and on refusal the reason: what was expected and what
+    /// the token has (for `keygate verify` and logs; never for a response body).
+    pub async fn explain(&self, token: &str) -> Result<AuthUser, Rejection> {
+        let result = self.check(token.trim()).await;
+        self.report(&result);
+        result
+    }
+
+    /// Authenticates a request: its token from `Authorization: Bearer` or the session
+    /// cookie, verified. The extractor and the gateway call this.
+    pub async fn authenticate(&self, req: &HttpRequest) -> Result<AuthUser, AuthError> {
+        let result = match self.inner.sources.find(req) {
+            Ok(Found::Header(token)) => self.check(token).await,
+            Ok(Found::Cookie(token)) => self.check(&token).await,
+            Err(e) => Err(Rejection::from(e)),
+        };
+        self.report(&result);
+        result.map_err(|r| r.error)
+    }
+
+    /// Resolves once tokens can be checked: at once without a JWKS, else after the
+    /// first successful fetch.
+    pub async fn ready(&self) {
+        self.inner.verifier.keys().loaded().await;
+    }
+
+    /// Whether tokens that need the JWKS can be checked now.
+    pub fn keys_ready(&self) -> Result<(), NotReady> {
+        let keys = self.inner.verifier.keys();
+        if !keys.has_jwks() {
+            return Ok(());
+        }
+        let set = keys.current();
+        if !set.loaded() {
+            Err(NotReady::KeysNotLoaded)
+        } else if keys.is_stale(&set) {
+            Err(NotReady::KeysStale)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn check(&self, token: &str) -> Result<AuthUser, Rejection> {
+        let verified = self.inner.verifier.verify(token).await?;
+        if !self.accepts.contains(verified.token_type) {
+            return Err(Rejection::new(
+                AuthError::TokenTypeNotAccepted,
+                format!(
+                    "a {} is not accepted here (accepted: {:?})",
+                    verified.token_type, self.accepts
+                ),
+            ));
+        }
+        Ok(AuthUser(verified))
+    }
+
+    fn report(&self, result: &Result<AuthUser, Rejection>) {
+        match result {
+            Ok(user) => self.inner.observer.authenticated(Ok(user)),
+            Err(rejection) => {
+                tracing::debug!(
+                    code = rejection.error.code(),
+                    "token rejected: {}",
+                    rejection.reason
+                );
+                self.inner.observer.authenticated(Err(&rejection.error));
+            }
+        }
+    }
+}

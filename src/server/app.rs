@@ -1,0 +1,261 @@
+//! The one place the service is assembled: `keygate serve`, `keygate dev` and every test
+//! build it with [`Application::build`] and serve it with
+//! [`Application::run_until_stopped`].
+//!
+//! The service is a user of the library like any embedding app: it builds an
+//! [`Authenticator`] from the configuration, with its own observer
+//! (Prometheus metrics and just-in-time users) and revocation set, and registers it.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use tokio::task::JoinHandle;
+
+use super::config::Config;
+use super::dev::DevIssuer;
+use super::metrics::{Metrics, ServiceObserver};
+use super::routes::{self, AppState};
+use super::store::revocations::{RevocationSet, spawn_revocation_sync};
+use super::store::users::UserTracker;
+use super::store::{Store, StoreError};
+use super::webhooks::clerk::{self as clerk_webhooks, WebhookState};
+use crate::{Authenticator, ConfigError};
+
+/// How often each process reloads revoked sessions from the database.
+pub const REVOCATION_SYNC_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a graceful shutdown waits for in-flight requests.
+pub const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
+/// After a shutdown signal, how long the service keeps serving with `/readyz` at 503
+/// before it stops accepting, so load balancers take it out of rotation first.
+pub const DRAIN_DELAY: Duration = Duration::from_secs(2);
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration cannot work.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The database could not be opened or migrated.
+    #[error("{0}")]
+    Database(#[from] StoreError),
+    /// The metrics registry refused a metric.
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A keygate bound to its port, with its background work running; serve it with
+/// [`Application::run_until_stopped`].
+pub struct Application {
+    port: u16,
+    authenticator: Authenticator,
+    server: Server,
+    draining: Arc<AtomicBool>,
+    background: Vec<JoinHandle<()>>,
+    handle_signals: bool,
+}
+
+impl Application {
+    /// Binds `BIND_ADDR` and assembles everything. Must run inside an actix system.
+    pub async fn build(config: Config) -> Result<Application, StartError> {
+        let addr = config.server.bind_addr;
+        let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+        Application::build_on(config, listener, None).await
+    }
+
+    /// Assembles everything on an already bound listener, with the development issuer's
+    /// routes when given (`keygate dev`). Must run inside an actix system.
+    pub async fn build_on(
+        config: Config,
+        listener: TcpListener,
+        dev: Option<Arc<DevIssuer>>,
+    ) -> Result<Application, StartError> {
+        let Config {
+            auth,
+            server,
+            clock,
+        } = config;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: server.bind_addr.to_string(),
+            source,
+        })?;
+        let metrics = Metrics::new()?;
+        let store = Store::connect(&server.database_url).await?;
+        store.migrate().await?;
+        let revocations = RevocationSet::default();
+        // Loaded before the server can accept a request: the sync loop's first
+        // reload runs in the background, and until it lands a restarted replica
+        // would accept tokens of sessions revoked before the restart.
+        let now = i64::try_from(clock.unix_secs()).unwrap_or(i64::MAX);
+        revocations.reload(&store, now).await?;
+        let sync_metrics = metrics.clone();
+        let revocation_sync = spawn_revocation_sync(
+            store.clone(),
+            revocations.clone(),
+            REVOCATION_SYNC_INTERVAL,
+            clock.clone(),
+            move |ok| sync_metrics.revocation_sync(ok),
+        );
+        let (users, user_writer) = UserTracker::spawn(store.clone());
+        let authenticator = auth
+            .clock(clock.clone())
+            .revocations(revocations.clone())
+            .observer(ServiceObserver {
+                metrics: metrics.clone(),
+                users: Some(users),
+                clock: clock.clone(),
+            })
+            .build()?;
+        let ready_check = authenticator.clone();
+        let draining = Arc::new(AtomicBool::new(false));
+        let state = web::Data::new(AppState {
+            authenticator: authenticator.clone(),
+            store: store.clone(),
+            metrics,
+            draining: draining.clone(),
+        });
+        let webhooks = server.webhook_secret.clone().map(|secret| WebhookState {
+            secret,
+            store,
+            revocations,
+            clock,
+        });
+        let http = HttpServer::new(move || {
+            let webhooks = webhooks.clone();
+            let dev = dev.clone();
+            App::new()
+                .app_data(authenticator.clone())
+                .app_data(state.clone())
+                .wrap(from_fn(routes::record_duration))
+                .configure(routes::configure)
+                .configure(move |cfg| {
+                    if let Some(state) = webhooks {
+                        clerk_webhooks::configure(state)(cfg);
+                    }
+                    if let Some(issuer) = dev {
+                        super::dev::routes::configure(issuer)(cfg);
+                    }
+                })
+        })
+        .workers(server.workers)
+        // Bounds on slow or abusive clients, set explicitly rather than inherited.
+        .client_request_timeout(Duration::from_secs(5))
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .keep_alive(Duration::from_secs(30))
+        .max_connections(25_000)
+        .backlog(1024)
+        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+        // Signals are handled by `run_until_stopped`, which marks the service as draining first.
+        .disable_signals()
+        .listen(listener)
+        .map_err(|source| StartError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?
+        .run();
+        tracing::info!("keygate listening on http://{addr}");
+        Ok(Application {
+            port: addr.port(),
+            authenticator: ready_check,
+            server: http,
+            draining,
+            background: vec![revocation_sync, user_writer],
+            handle_signals: server.handle_signals,
+        })
+    }
+
+    /// The port it listens on (the real one when `BIND_ADDR` asked for port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The authenticator the routes use (to wait for its keys, say).
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.authenticator
+    }
+
+    /// A handle that stops the server (tests use it; the binary stops on signals).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the server is stopped — by SIGTERM or SIGINT when signals are
+    /// handled (then `/readyz` answers 503 for [`DRAIN_DELAY`] before in-flight
+    /// requests drain), or through [`Application::handle`] — then ends the background
+    /// work and returns.
+    pub async fn run_until_stopped(self) -> Result<(), StartError> {
+        let Application {
+            port,
+            authenticator: _,
+            server,
+            draining,
+            background,
+            handle_signals,
+        } = self;
+        if handle_signals {
+            let handle = server.handle();
+            actix_rt::spawn(async move {
+                shutdown_signal().await;
+                drain(draining, handle).await;
+            });
+        }
+        let result = server.await.map_err(|source| StartError::Bind {
+            addr: format!("port {port}"),
+            source,
+        });
+        for task in background {
+            task.abort();
+        }
+        result
+    }
+}
+
+async fn drain(draining: Arc<AtomicBool>, handle: ServerHandle) {
+    draining.store(true, Ordering::SeqCst);
+    tracing::info!(
+        "shutdown requested: /readyz now 503, stopping in {}s, then draining in-flight requests (up to {SHUTDOWN_TIMEOUT_SECS}s)",
+        DRAIN_DELAY.as_secs()
+    );
+    tokio::time::sleep(DRAIN_DELAY).await;
+    handle.stop(true).await;
+    tracing::info!("shutdown complete");
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM ({e}); only Ctrl-C stops the service");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,182 @@
+//! Logging: `tracing` events filtered by `RUST_LOG` (default `info`), as text or as one
+//! JSON object a line (`LOG_FORMAT=json`: `ts`, `level`, `target`, `message`, the
+//! event's own fields and the `request_id` of the request it is about).
+//!
+//! Records of crates that log through `log` (sqlx, actix) come through the same
+//! subscriber. Nothing here ever formats a token or a secret: callers do not pass them.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use super::config::LogFormat;
+use crate::ConfigError;
+
+/// The filter of `RUST_LOG`, checked: a value that does not parse is a configuration
+/// error rather than a silent loss of every line.
+pub fn filter(directives: Option<&str>) -> Result<EnvFilter, ConfigError> {
+    let directives = directives.unwrap_or("info");
+    EnvFilter::builder()
+        .parse(directives)
+        .map_err(|e| ConfigError::caused_by("RUST_LOG", format!("does not parse: {e}"), e))
+}
+
+/// Installs the global subscriber; a second call (tests, an embedder's own) is a no-op.
+pub fn init(format: LogFormat, directives: Option<&str>) -> Result<(), ConfigError> {
+    let filter = filter(directives)?;
+    let registry = tracing_subscriber::registry().with(filter);
+    // Tests and embedders may have installed a subscriber already.
+    let _ = match format {
+        LogFormat::Text => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(false),
+            )
+            .try_init(),
+        LogFormat::Json => registry
+            .with(SpanFields)
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .event_format(JsonLines),
+            )
+            .try_init(),
+    };
+    Ok(())
+}
+
+/// Span fields kept as JSON in the span's extensions, for [`JsonLines`].
+struct SpanFields;
+
+struct Recorded(Map<String, Value>);
+
+impl<S> Layer<S> for SpanFields
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: Context<'_, S>,
+    ) {
+        let mut fields = Map::new();
+        attrs.record(&mut JsonVisitor(&mut fields));
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(Recorded(fields));
+        }
+    }
+
+    fn on_record(
+        &self,
+        id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        ctx: Context<'_, S>,
+    ) {
+        if let Some(span) = ctx.span(id)
+            && let Some(recorded) = span.extensions_mut().get_mut::<Recorded>()
+        {
+            values.record(&mut JsonVisitor(&mut recorded.0));
+        }
+    }
+}
+
+/// One JSON object a line.
+struct JsonLines;
+
+impl<S, N> FormatEvent<S, N> for JsonLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let mut line = Map::new();
+        line.insert(
+            "ts".into(),
+            Value::String(
+                humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            ),
+        );
+        line.insert(
+            "level".into(),
+            Value::String(event.metadata().level().to_string()),
+        );
+        line.insert(
+            "target".into(),
+            Value::String(event.metadata().target().to_string()),
+        );
+        let mut fields = Map::new();
+        event.record(&mut JsonVisitor(&mut fields));
+        // `log` records carry their origin in fields of their own; the target says it.
+        fields.retain(|name, _| !name.starts_with("log."));
+        let message = fields
+            .remove("message")
+            .unwrap_or(Value::String(String::new()));
+        line.insert("message".into(), message);
+        line.extend(fields);
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope {
+                let extensions = span.extensions();
+                if let Some(Recorded(recorded)) = extensions.get::<Recorded>()
+                    && let Some(id) = recorded.get("request_id")
+                {
+                    line.entry("request_id").or_insert_with(|| id.clone());
+                }
+            }
+        }
+        writeln!(writer, "{}", Value::Object(line))
+    }
+}
+
+struct JsonVisitor<'a>(&'a mut Map<String, Value>);
+
+impl Visit for JsonVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0
+            .insert(field.name().into(), Value::String(value.into()));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0
+            .insert(field.name().into(), Value::String(format!("{value:?}")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_filter_that_does_not_parse_names_rust_log() {
+        assert!(filter(None).is_ok());
+        assert!(filter(Some("keygate=debug,actix_web=warn")).is_ok());
+        let e = filter(Some("!!!")).err().map(|e| e.var);
+        assert_eq!(e.as_deref(), Some("RUST_LOG"));
+    }
+}

@@ -1,0 +1,72 @@
+//! Thin HTTP handlers: they take an `AuthUser` or shared state and shape JSON.
+//! They never parse tokens.
+
+mod health;
+mod me;
+mod metrics;
+mod protected;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError, web};
+
+use super::metrics::Metrics;
+use super::store::Store;
+use crate::Authenticator;
+
+pub use health::{healthz, readyz};
+pub use me::me;
+pub use metrics::{metrics, record_duration};
+pub use protected::protected;
+
+/// State the non-auth routes read, shared as `web::Data<AppState>`.
+pub struct AppState {
+    /// The authenticator (for readiness).
+    pub authenticator: Authenticator,
+    /// The database.
+    pub store: Store,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Set once shutdown began: `/readyz` answers 503 while requests drain.
+    pub draining: Arc<AtomicBool>,
+}
+
+/// Failures of routes other than authentication; 5xx bodies stay generic.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A dependency (the database) failed; the cause went to the log.
+    #[error("service unavailable")]
+    Unavailable,
+    /// Metrics could not be encoded.
+    #[error("internal error")]
+    Internal,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (detail, code) = match self {
+            ApiError::Unavailable => ("Service unavailable", "unavailable"),
+            ApiError::Internal => ("Internal error", "internal"),
+        };
+        HttpResponse::build(self.status_code())
+            .json(serde_json::json!({ "detail": detail, "code": code }))
+    }
+}
+
+/// Registers the routes of section 3 of the contract (webhooks are added by the app).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/protected", web::get().to(protected))
+        .route("/me", web::get().to(me))
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}
