@@ -80,6 +80,7 @@ pub fn configure(issuer: Arc<DevIssuer>) -> impl FnOnce(&mut web::ServiceConfig)
         });
         cfg.service(
             web::scope("/dev")
+                .app_data(crate::server::routes::RouteLabel("/dev"))
                 .app_data(web::Data::from(issuer.clone()))
                 .app_data(json_config)
                 .route("", web::get().to(page))

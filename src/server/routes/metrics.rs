@@ -7,7 +7,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, RouteLabel};
 
 /// Prometheus text format.
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -21,7 +21,8 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
 }
 
 /// Middleware (with `from_fn`) observing `keygate_http_request_duration_seconds`, labelled by
-/// the matched route pattern so unknown paths cannot explode the label set.
+/// the [`RouteLabel`] of the resource that answered (`unmatched` for none), so unknown
+/// paths cannot explode the label set.
 pub async fn record_duration(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -33,11 +34,11 @@ pub async fn record_duration(
     if let Some(state) = state {
         let route = response
             .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_string());
+            .app_data::<RouteLabel>()
+            .map_or("unmatched", |label| label.0);
         state.metrics.observe_request(
             method.as_str(),
-            &route,
+            route,
             response.status().as_u16(),
             started.elapsed().as_secs_f64(),
         );

@@ -116,7 +116,7 @@ impl std::fmt::Debug for WebhookState {
 pub fn configure(state: WebhookState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.service(
-            web::resource(PATH)
+            crate::server::routes::labelled(PATH)
                 .app_data(web::Data::new(state))
                 .route(web::post().to(receive)),
         );

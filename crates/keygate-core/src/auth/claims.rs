@@ -6,19 +6,13 @@ use serde_json::{Map, Value};
 use super::AuthError;
 use super::error::{Rejection, shown};
 
-/// The claims of a token whose signature verified: the standard ones typed, and
-/// every claim as sent.
+/// The claims of a token whose signature verified: every claim as sent, with the time
+/// claims read once and the standard ones typed on access.
 #[derive(Debug, Clone)]
 pub struct Claims {
-    sub: Option<String>,
-    iss: Option<String>,
-    aud: Vec<String>,
-    azp: Option<String>,
     exp: i64,
     nbf: Option<i64>,
     iat: Option<i64>,
-    sid: Option<String>,
-    sts: Option<String>,
     all: Value,
 }
 
@@ -42,22 +36,7 @@ impl Claims {
         };
         let nbf = optional_date("nbf")?;
         let iat = optional_date("iat")?;
-        let aud = match all.get("aud") {
-            Some(Value::String(one)) => vec![one.clone()],
-            Some(Value::Array(many)) => many
-                .iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect(),
-            _ => Vec::new(),
-        };
-        let text = |name: &str| all.get(name).and_then(Value::as_str).map(String::from);
         Ok(Claims {
-            sub: text("sub"),
-            iss: text("iss"),
-            azp: text("azp"),
-            sid: text("sid"),
-            sts: text("sts"),
-            aud,
             exp,
             nbf,
             iat,
@@ -65,24 +44,33 @@ impl Claims {
         })
     }
 
+    /// A claim when it is a JSON string.
+    fn text(&self, name: &str) -> Option<&str> {
+        self.all.get(name).and_then(Value::as_str)
+    }
+
     /// `sub`, when it is a string.
     pub fn sub(&self) -> Option<&str> {
-        self.sub.as_deref()
+        self.text("sub")
     }
 
     /// `iss`, when it is a string.
     pub fn iss(&self) -> Option<&str> {
-        self.iss.as_deref()
+        self.text("iss")
     }
 
     /// `aud` as a list: a single string is one entry, entries that are not strings are left out.
-    pub fn aud(&self) -> &[String] {
-        &self.aud
+    pub fn aud(&self) -> Vec<&str> {
+        match self.all.get("aud") {
+            Some(Value::String(one)) => vec![one.as_str()],
+            Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// `azp`: the origin that requested the token (Clerk), when it is a string.
     pub fn azp(&self) -> Option<&str> {
-        self.azp.as_deref()
+        self.text("azp")
     }
 
     /// `exp`, Unix seconds (fractions truncated).
@@ -102,12 +90,12 @@ impl Claims {
 
     /// `sid`: the Clerk session id, when it is a string.
     pub fn sid(&self) -> Option<&str> {
-        self.sid.as_deref()
+        self.text("sid")
     }
 
     /// `sts`: the Clerk session status (v2), e.g. `pending`.
     pub fn sts(&self) -> Option<&str> {
-        self.sts.as_deref()
+        self.text("sts")
     }
 
     /// Any claim, as sent.
@@ -160,10 +148,7 @@ mod tests {
             json!({"sub": "u", "exp": 10.7, "aud": ["a", 3, "b"], "sid": "s"}),
         ))
         .unwrap();
-        assert_eq!(
-            (c.exp(), c.aud().to_vec(), c.sid()),
-            (10, vec!["a".into(), "b".into()], Some("s"))
-        );
+        assert_eq!((c.exp(), c.aud(), c.sid()), (10, vec!["a", "b"], Some("s")));
         assert_eq!(
             Claims::from_payload(map(json!({"sub": "u"})))
                 .unwrap_err()

@@ -60,9 +60,9 @@ impl Policy {
         Ok(())
     }
 
-    /// Every claims rule; returns the user id.
-    pub fn check(&self, claims: &Claims, now: i64) -> Result<String, Rejection> {
-        let user_id = claims
+    /// Every claims rule.
+    pub fn check(&self, claims: &Claims, now: i64) -> Result<(), Rejection> {
+        claims
             .string(&self.user_claim)
             .ok_or_else(|| {
                 Rejection::new(
@@ -73,8 +73,7 @@ impl Policy {
                         shown(claims.get(&self.user_claim))
                     ),
                 )
-            })?
-            .to_string();
+            })?;
         self.check_time(claims, now)?;
         if !self.issuers.is_empty()
             && !claims
@@ -91,7 +90,10 @@ impl Policy {
             ));
         }
         if !self.audiences.is_empty()
-            && !claims.aud().iter().any(|aud| self.audiences.contains(aud))
+            && !claims
+                .aud()
+                .iter()
+                .any(|aud| self.audiences.iter().any(|a| a == aud))
         {
             return Err(Rejection::new(
                 AuthError::InvalidAudience,
@@ -124,6 +126,6 @@ impl Policy {
                 "the session is pending (sts) and JWT_ACCEPT_PENDING is false",
             ));
         }
-        Ok(user_id)
+        Ok(())
     }
 }

@@ -49,7 +49,8 @@ impl AuthUser {
     /// The user id (the configured user claim, `sub` by default; for a machine token,
     /// its subject).
     pub fn user_id(&self) -> &str {
-        &self.0.user_id
+        // Verification made sure the claim is there, a non-empty string.
+        self.0.claims.string(&self.0.user_claim).unwrap_or_default()
     }
 
     /// The Clerk session id (`sid`), when present.

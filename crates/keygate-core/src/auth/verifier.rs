@@ -37,8 +37,8 @@ pub enum KeySource {
 /// A token that passed every check.
 #[derive(Debug)]
 pub struct Verified {
-    /// The user id from the configured user claim.
-    pub user_id: String,
+    /// The claim that holds the user id (present and a non-empty string).
+    pub user_claim: Arc<str>,
     /// The claims.
     pub claims: Claims,
     /// The organization, when the token carries one.
@@ -108,12 +108,12 @@ impl Verifier {
 
     async fn verify_uncached(&self, token: &str, now: i64) -> Result<Verified, Rejection> {
         let raw = token::parse(token)?;
-        let alg = self.allowed_algorithm(&raw.header.alg)?;
-        let source = self.select_key(alg, raw.header.kid.as_deref()).await?;
         let mut buf = [0u8; 1024];
         let signature = token::decode_signature(raw.signature, &mut buf).ok_or_else(|| {
             Rejection::new(AuthError::MalformedToken, "the signature is not base64url")
         })?;
+        let alg = self.allowed_algorithm(&raw.header.alg)?;
+        let source = self.select_key(alg, raw.header.kid.as_deref()).await?;
         let message = raw.signing_input.as_bytes();
         let valid = match &source {
             KeySource::Secret => self
@@ -136,10 +136,10 @@ impl Verifier {
             ));
         }
         let claims = Claims::from_payload(token::decode_payload(raw.payload)?)?;
-        let user_id = self.policy.check(&claims, now)?;
+        self.policy.check(&claims, now)?;
         let org = Org::from_claims(claims.as_map());
         Ok(Verified {
-            user_id,
+            user_claim: self.policy.user_claim.clone(),
             claims,
             org,
             token_type: TokenType::SessionToken,
