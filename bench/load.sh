@@ -326,7 +326,15 @@ run() { # run NAME SERVER_PID BASE PATH [TOKENS_FILE]
 }
 
 run hello "$hello_pid" "$hello_base" /
+if [[ $PROFILE == 1 ]]; then
+    perf record -e cpu-clock -F 999 -g -p "$hello_rsa_pid" -o "$target/load-perf-hello-rsa.data" >/dev/null 2>&1 &
+    perf_rsa_pid=$!
+fi
 run hello+rsa "$hello_rsa_pid" "$hello_rsa_base" /
+if [[ $PROFILE == 1 ]]; then
+    kill -INT "$perf_rsa_pid" 2>/dev/null || true
+    wait "$perf_rsa_pid" 2>/dev/null || true
+fi
 run healthz "$server_pid" "$base" /healthz
 run repeated "$server_pid" "$base" /protected "$work/one-token.txt"
 run distinct "$server_pid" "$base" /protected "$work/cached-tokens.txt"

@@ -337,7 +337,8 @@ fn criterion_home() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target/criterion"))
 }
 
-/// Prints each case of this run as a ratio to the floor, with the targets of issue 5:
+/// Prints each case of this run as a ratio to the floor, with the targets (uncached
+/// RS256 within 1.05 of the floor, cached within 1/10 of uncached):
 /// from criterion's medians, and from interleaved batches, whose 10th-percentile ratio
 /// the targets are judged by because it is the least sensitive to other processes.
 fn report(since: SystemTime, cases: &[Case<'_>]) {
@@ -383,11 +384,15 @@ fn report(since: SystemTime, cases: &[Case<'_>]) {
     );
 
     let (p10, mid) = interleaved["rs256_uncached"];
-    let verdict = if p10 <= 1.25 { "met" } else { "missed" };
+    let by_medians = uncached / floor;
+    let verdict = if by_medians <= 1.05 && p10 <= 1.05 {
+        "met"
+    } else {
+        "missed"
+    };
     println!(
-        "target RS256 uncached <= 1.25 x floor: {p10:.3} x interleaved p10 ({verdict}); \
-         {mid:.3} x interleaved median, {:.3} x criterion medians",
-        uncached / floor
+        "target RS256 uncached <= 1.05 x floor: {by_medians:.3} x criterion medians, \
+         {p10:.3} x interleaved p10 ({verdict}); {mid:.3} x interleaved median"
     );
     if let Some(cached) = medians.get("rs256_cached") {
         let (p10, mid) = paired_ratio(

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use tokio::task::JoinHandle;
 
@@ -136,12 +136,19 @@ impl Application {
             revocations,
             clock,
         });
+        let metadata = authenticator
+            .resource_metadata()
+            .cloned()
+            .map(web::Data::new);
         let http = HttpServer::new(move || {
             let webhooks = webhooks.clone();
             let dev = dev.clone();
+            let metadata = metadata.clone();
+            let challenge = Condition::new(metadata.is_some(), from_fn(routes::oauth::challenge));
             App::new()
                 .app_data(authenticator.clone())
                 .app_data(state.clone())
+                .wrap(challenge)
                 .wrap(from_fn(routes::record_duration))
                 .configure(routes::configure)
                 .configure(move |cfg| {
@@ -150,6 +157,15 @@ impl Application {
                     }
                     if let Some(issuer) = dev {
                         super::dev::routes::configure(issuer)(cfg);
+                    }
+                    if let Some(metadata) = metadata {
+                        cfg.app_data(metadata.clone()).service(
+                            web::resource(metadata.path().to_string())
+                                .app_data(routes::RouteLabel(
+                                    "/.well-known/oauth-protected-resource",
+                                ))
+                                .route(web::get().to(routes::oauth::document)),
+                        );
                     }
                 })
         })

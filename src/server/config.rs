@@ -32,7 +32,8 @@ pub struct ServerConfig {
     pub workers: usize,
     /// `DATABASE_URL`.
     pub database_url: String,
-    /// `CLERK_WEBHOOK_SECRET`, decoded: enables `POST /webhooks/clerk`.
+    /// `CLERK_WEBHOOK_SECRET` (alias `CLERK_WEBHOOK_SIGNING_SECRET`), decoded: enables
+    /// `POST /webhooks/clerk`.
     pub webhook_secret: Option<Vec<u8>>,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
@@ -91,6 +92,7 @@ pub const SERVER_VARIABLES: &[&str] = &[
     "WORKERS",
     "DATABASE_URL",
     "CLERK_WEBHOOK_SECRET",
+    "CLERK_WEBHOOK_SIGNING_SECRET",
     "RUST_LOG",
     "LOG_FORMAT",
     "APP_ENV",
@@ -135,13 +137,13 @@ impl ServerConfig {
             .unwrap_or(1);
         let workers = env.number("WORKERS", cores, 1)?;
 
-        let webhook_secret = match env.get_exact("CLERK_WEBHOOK_SECRET") {
-            Some(raw) => Some(
-                svix::decode_signing_secret(&raw)
-                    .map_err(|p| ConfigError::new("CLERK_WEBHOOK_SECRET", p))?,
-            ),
-            None => None,
-        };
+        let webhook_secret =
+            match env.get_alias("CLERK_WEBHOOK_SECRET", "CLERK_WEBHOOK_SIGNING_SECRET", true) {
+                Some((var, raw)) => {
+                    Some(svix::decode_signing_secret(&raw).map_err(|p| ConfigError::new(var, p))?)
+                }
+                None => None,
+            };
 
         let log_format = ServerConfig::log_format(env)?;
 

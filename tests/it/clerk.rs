@@ -288,7 +288,7 @@ async fn token_types_follow_clerk() {
             .await;
         assert_eq!(reply.status, status, "{header}");
         if status == 401 {
-            assert_eq!(reply.code(), "malformed_token");
+            assert_eq!(reply.code(), "token_type_not_accepted", "{header}");
         }
     }
 }

@@ -70,7 +70,11 @@ async fn each_claim_failure_has_its_code() {
         (json!({"exp": null}), "missing_claim", "Invalid token"),
         (json!({"sub": ""}), "missing_claim", "Invalid token"),
         (json!({"sub": 42}), "missing_claim", "Invalid token"),
-        (json!({"exp": "tomorrow"}), "missing_claim", "Invalid token"),
+        (
+            json!({"exp": "tomorrow"}),
+            "malformed_token",
+            "Invalid token",
+        ),
         (
             json!({"iss": "https://evil.test"}),
             "invalid_issuer",
@@ -107,12 +111,15 @@ async fn each_claim_failure_has_its_code() {
         app.get("/protected", Some(&hs256(&lenient))).await.status,
         200
     );
-    // aud as an array containing the audience is fine; azp absent is fine unless required.
-    let array_aud = with(good.clone(), json!({"aud": ["x", "api"], "azp": null}));
+    // aud as an array containing the audience is fine.
+    let array_aud = with(good.clone(), json!({"aud": ["x", "api"]}));
     assert_eq!(
         app.get("/protected", Some(&hs256(&array_aud))).await.status,
         200
     );
+    // azp absent is refused, as Clerk's verifyToken does (JWT_REQUIRE_AZP defaults to true).
+    let no_azp = with(good.clone(), json!({"azp": null}));
+    assert_rejected(&app, &hs256(&no_azp), "unauthorized_party", "Invalid token").await;
 }
 
 #[actix_rt::test]

@@ -52,7 +52,7 @@ fn verify_command_prints_claims_or_the_reason() {
     assert!(stdout.is_empty());
     assert!(
         stderr.starts_with("keygate: token_expired (Token expired): exp ")
-            && stderr.contains("+ leeway 5s is before now"),
+            && stderr.contains("+ leeway 5s is not after now"),
         "{stderr}"
     );
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use actix_web::HttpRequest;
 
+use crate::auth::ResourceMetadata;
 use crate::auth::error::Rejection;
 use crate::auth::sources::{Found, TokenSources};
 use crate::auth::token_type::TokenTypes;
@@ -53,6 +54,7 @@ struct Inner {
     verifier: Verifier,
     sources: TokenSources,
     observer: SharedObserver,
+    metadata: Option<ResourceMetadata>,
 }
 
 /// Why tokens that need the JWKS cannot be checked right now.
@@ -64,6 +66,18 @@ pub enum NotReady {
     /// No fetch succeeded within `JWKS_MAX_STALE_SECS`.
     #[error("signing keys are stale: no successful JWKS fetch within JWKS_MAX_STALE_SECS")]
     KeysStale,
+}
+
+/// A Clerk cookie token issued before the client's last sign-in state change is
+/// outdated; one without `iat` is not judged (as Clerk's SDK does).
+fn outdated(user: AuthUser, client_uat: i64) -> Result<AuthUser, Rejection> {
+    match user.claims().iat() {
+        Some(iat) if iat < client_uat => Err(Rejection::new(
+            AuthError::SessionOutdated,
+            format!("the cookie token's iat {iat} is before __client_uat {client_uat}"),
+        )),
+        _ => Ok(user),
+    }
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -81,12 +95,14 @@ impl Authenticator {
         sources: TokenSources,
         observer: SharedObserver,
         accepts: TokenTypes,
+        metadata: Option<ResourceMetadata>,
     ) -> Authenticator {
         Authenticator {
             inner: Arc::new(Inner {
                 verifier,
                 sources,
                 observer,
+                metadata,
             }),
             accepts,
         }
@@ -118,6 +134,12 @@ impl Authenticator {
         self.accepts
     }
 
+    /// The OAuth protected-resource metadata (RFC 9728), when `OAUTH_AUDIENCE` is a URL
+    /// and OAuth access tokens are accepted.
+    pub fn resource_metadata(&self) -> Option<&ResourceMetadata> {
+        self.inner.metadata.as_ref()
+    }
+
     /// Verifies a token that did not arrive in an HTTP request (a WebSocket message, a
     /// queue), with every rule a request's token gets.
     ///
@@ -147,7 +169,18 @@ impl Authenticator {
     pub async fn authenticate(&self, req: &HttpRequest) -> Result<AuthUser, AuthError> {
         let result = match self.inner.sources.find(req) {
             Ok(Found::Header(token)) => self.check(token).await,
-            Ok(Found::Cookie(token)) => self.check(&token).await,
+            Ok(Found::Cookie { token, client_uat }) => {
+                self.check(&token).await.and_then(|user| match client_uat {
+                    Some(uat) => outdated(user, uat),
+                    None => Ok(user),
+                })
+            }
+            Err(AuthError::MissingToken) if self.inner.sources.signed_out(req) => {
+                Err(Rejection::new(
+                    AuthError::MissingToken,
+                    "a session cookie without an active client (__client_uat missing or 0): signed out",
+                ))
+            }
             Err(e) => Err(Rejection::from(e)),
         };
         self.report(&result);
@@ -177,16 +210,7 @@ impl Authenticator {
     }
 
     async fn check(&self, token: &str) -> Result<AuthUser, Rejection> {
-        let verified = self.inner.verifier.verify(token).await?;
-        if !self.accepts.contains(verified.token_type) {
-            return Err(Rejection::new(
-                AuthError::TokenTypeNotAccepted,
-                format!(
-                    "a {} is not accepted here (accepted: {:?})",
-                    verified.token_type, self.accepts
-                ),
-            ));
-        }
+        let verified = self.inner.verifier.verify(token, self.accepts).await?;
         Ok(AuthUser(verified))
     }
 

@@ -52,7 +52,10 @@ mod keys;
 pub mod observe;
 mod revocation;
 
-pub use auth::{AuthError, AuthUser, Claims, Org, Rejection, TokenType, TokenTypes, require_auth};
+pub use auth::{
+    AuthError, AuthUser, Claims, Org, Rejection, ResourceMetadata, TokenType, TokenTypes,
+    require_auth,
+};
 pub use authenticator::{Authenticator, NotReady};
 pub use config::{AuthenticatorBuilder, ConfigError};
 pub use jsonwebtoken::Algorithm;
@@ -74,7 +77,8 @@ pub mod fuzzing {
 
     /// Reads typed claims and the organization out of a payload object.
     pub fn claims(payload: serde_json::Map<String, serde_json::Value>) -> bool {
-        match crate::auth::Claims::from_payload(payload) {
+        let json = serde_json::Value::Object(payload).to_string();
+        match crate::auth::Claims::parse(json, "sub") {
             Ok(claims) => crate::auth::Org::from_claims(claims.as_map()).is_some(),
             Err(_) => false,
         }

@@ -4,6 +4,7 @@
 mod health;
 mod me;
 mod metrics;
+pub mod oauth;
 mod protected;
 
 use std::sync::Arc;

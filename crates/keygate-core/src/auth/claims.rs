@@ -1,106 +1,206 @@
-//! Typed claims of a verified token (standard and Clerk fields), with every claim
-//! also kept as JSON.
+//! The claims of a verified token: the decoded payload kept as it is, the claims the
+//! policy reads typed in one pass over it, and every claim available as JSON on demand.
+//!
+//! The typed pass allocates nothing for the common case: a claim that is a JSON string
+//! without escapes is kept as its position in the payload. Each claim the policy reads
+//! is recorded with its JSON type, so a rule can tell a missing claim from one of the
+//! wrong type (`"nbf": null` is not an absent `nbf`). A claim repeated in the payload
+//! counts once, with its last value, as in JavaScript's `JSON.parse`.
 
+use std::fmt;
+use std::sync::OnceLock;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::AuthError;
 use super::error::{Rejection, shown};
 
-/// The claims of a token whose signature verified: every claim as sent, with the time
-/// claims read once and the standard ones typed on access.
+/// Where a string claim's text is: a span of the payload, or its own copy when the
+/// JSON escaped it.
 #[derive(Debug, Clone)]
+pub(crate) enum Text {
+    Span(u32, u32),
+    Owned(Box<str>),
+}
+
+/// One claim as the policy sees it.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Field {
+    /// Not in the payload.
+    #[default]
+    Absent,
+    /// A JSON string.
+    Str(Text),
+    /// A JSON number.
+    Num(f64, Option<i64>),
+    /// Any other JSON value, by type name (`null`, `boolean`, `array`, `object`).
+    Other(&'static str),
+}
+
+/// `aud` as the policy sees it.
+#[derive(Debug, Clone, Default)]
+enum Aud {
+    #[default]
+    Absent,
+    One(Text),
+    /// An array: its string entries (other entries never match).
+    Many(Vec<Text>),
+    Other,
+}
+
+/// The claims of a token whose signature verified (or of a machine token the Backend
+/// API vouched for).
+#[derive(Debug)]
 pub struct Claims {
-    exp: i64,
-    nbf: Option<i64>,
-    iat: Option<i64>,
-    all: Value,
+    json: Box<str>,
+    pub(crate) sub: Field,
+    pub(crate) iss: Field,
+    pub(crate) azp: Field,
+    pub(crate) sid: Field,
+    pub(crate) sts: Field,
+    pub(crate) exp: Field,
+    pub(crate) nbf: Field,
+    pub(crate) iat: Field,
+    pub(crate) user: Field,
+    pub(crate) scopes: Field,
+    pub(crate) scp: Field,
+    pub(crate) scope: Field,
+    aud: Aud,
+    all: OnceLock<Value>,
 }
 
 impl Claims {
-    /// Reads the typed claims out of a payload object.
-    pub fn from_payload(all: Map<String, Value>) -> Result<Claims, Rejection> {
-        let exp = all.get("exp").and_then(numeric_date).ok_or_else(|| {
-            Rejection::new(
-                AuthError::MissingClaim,
-                "the token has no numeric exp claim",
-            )
-        })?;
-        let optional_date = |name: &'static str| match all.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(value) => numeric_date(value).map(Some).ok_or_else(|| {
-                Rejection::new(
-                    AuthError::MalformedToken,
-                    format!("{name} is not a number: {}", shown(Some(value))),
-                )
-            }),
-        };
-        let nbf = optional_date("nbf")?;
-        let iat = optional_date("iat")?;
-        Ok(Claims {
-            exp,
-            nbf,
-            iat,
-            all: Value::Object(all),
-        })
+    /// Reads a payload (the decoded JSON text), recording the claims the policy reads;
+    /// `user_claim` is the claim that holds the user id. Only a payload that is not a
+    /// JSON object is refused here; what each claim must be is the policy's to say.
+    pub(crate) fn parse(json: String, user_claim: &str) -> Result<Claims, Rejection> {
+        let json = json.into_boxed_str();
+        let base = json.as_ptr() as usize;
+        let mut claims = Claims::empty(String::new().into_boxed_str());
+        {
+            let mut de = serde_json::Deserializer::from_str(&json);
+            let seed = PayloadSeed {
+                claims: &mut claims,
+                base,
+                user_claim,
+            };
+            seed.deserialize(&mut de)
+                .and_then(|()| de.end())
+                .map_err(|e| {
+                    let why = if e.is_data() {
+                        "the payload is not a JSON object"
+                    } else {
+                        "the payload is not JSON"
+                    };
+                    Rejection::new(AuthError::MalformedToken, why)
+                })?;
+        }
+        claims.json = json;
+        Ok(claims)
     }
 
-    /// A claim when it is a JSON string.
-    fn text(&self, name: &str) -> Option<&str> {
-        self.all.get(name).and_then(Value::as_str)
+    /// The claims of a JSON object built by keygate itself (a machine token's identity).
+    pub(crate) fn from_value(value: &Value, user_claim: &str) -> Claims {
+        // Serializing a Value cannot fail; an empty object is the harmless fallback.
+        let json = serde_json::to_string(value).unwrap_or_else(|_| "{}".into());
+        Claims::parse(json, user_claim).unwrap_or_else(|_| Claims::empty("{}".into()))
+    }
+
+    fn empty(json: Box<str>) -> Claims {
+        Claims {
+            json,
+            sub: Field::Absent,
+            iss: Field::Absent,
+            azp: Field::Absent,
+            sid: Field::Absent,
+            sts: Field::Absent,
+            exp: Field::Absent,
+            nbf: Field::Absent,
+            iat: Field::Absent,
+            user: Field::Absent,
+            scopes: Field::Absent,
+            scp: Field::Absent,
+            scope: Field::Absent,
+            aud: Aud::Absent,
+            all: OnceLock::new(),
+        }
+    }
+
+    fn text<'s>(&'s self, text: &'s Text) -> &'s str {
+        match text {
+            Text::Span(start, end) => self
+                .json
+                .get(*start as usize..*end as usize)
+                .unwrap_or_default(),
+            Text::Owned(owned) => owned,
+        }
+    }
+
+    pub(crate) fn field_str<'s>(&'s self, field: &'s Field) -> Option<&'s str> {
+        match field {
+            Field::Str(text) => Some(self.text(text)),
+            _ => None,
+        }
     }
 
     /// `sub`, when it is a string.
     pub fn sub(&self) -> Option<&str> {
-        self.text("sub")
+        self.field_str(&self.sub)
     }
 
     /// `iss`, when it is a string.
     pub fn iss(&self) -> Option<&str> {
-        self.text("iss")
+        self.field_str(&self.iss)
     }
 
     /// `aud` as a list: a single string is one entry, entries that are not strings are left out.
     pub fn aud(&self) -> Vec<&str> {
-        match self.all.get("aud") {
-            Some(Value::String(one)) => vec![one.as_str()],
-            Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
+        match &self.aud {
+            Aud::One(text) => vec![self.text(text)],
+            Aud::Many(texts) => texts.iter().map(|t| self.text(t)).collect(),
+            Aud::Absent | Aud::Other => Vec::new(),
         }
     }
 
     /// `azp`: the origin that requested the token (Clerk), when it is a string.
     pub fn azp(&self) -> Option<&str> {
-        self.text("azp")
+        self.field_str(&self.azp)
     }
 
-    /// `exp`, Unix seconds (fractions truncated).
-    pub fn exp(&self) -> i64 {
-        self.exp
+    /// `exp`, Unix seconds (fractions truncated); `None` for a machine token that never expires.
+    pub fn exp(&self) -> Option<i64> {
+        numeric_date(&self.exp)
     }
 
     /// `nbf`, Unix seconds.
     pub fn nbf(&self) -> Option<i64> {
-        self.nbf
+        numeric_date(&self.nbf)
     }
 
     /// `iat`, Unix seconds.
     pub fn iat(&self) -> Option<i64> {
-        self.iat
+        numeric_date(&self.iat)
     }
 
     /// `sid`: the Clerk session id, when it is a string.
     pub fn sid(&self) -> Option<&str> {
-        self.text("sid")
+        self.field_str(&self.sid)
     }
 
     /// `sts`: the Clerk session status (v2), e.g. `pending`.
     pub fn sts(&self) -> Option<&str> {
-        self.text("sts")
+        self.field_str(&self.sts)
+    }
+
+    /// The configured user claim, when it is a non-empty string.
+    pub(crate) fn user(&self) -> Option<&str> {
+        self.field_str(&self.user).filter(|s| !s.is_empty())
     }
 
     /// Any claim, as sent.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.all.get(name)
+        self.as_json().get(name)
     }
 
     /// A claim as a non-empty string.
@@ -112,24 +212,389 @@ impl Claims {
 
     /// Every claim, as the JSON object the token carries.
     pub fn as_json(&self) -> &Value {
-        &self.all
+        self.all.get_or_init(|| {
+            // The typed pass already read this text as a JSON object.
+            serde_json::from_str(&self.json).unwrap_or_else(|_| Value::Object(Map::new()))
+        })
     }
 
     /// Every claim as a map.
     pub fn as_map(&self) -> &Map<String, Value> {
-        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
-        match &self.all {
+        static EMPTY: OnceLock<Map<String, Value>> = OnceLock::new();
+        match self.as_json() {
             Value::Object(map) => map,
             _ => EMPTY.get_or_init(Map::new),
         }
     }
+
+    /// The payload as sent (decoded from base64url), for forwarding.
+    pub fn json_text(&self) -> &str {
+        &self.json
+    }
+
+    /// A claim value for an explanation.
+    pub(crate) fn shown(&self, name: &str) -> String {
+        shown(self.get(name))
+    }
 }
 
-/// A NumericDate: integer or fractional seconds, truncated.
-fn numeric_date(value: &Value) -> Option<i64> {
-    value
-        .as_i64()
-        .or_else(|| value.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+/// A NumericDate: integer or fractional seconds, truncated toward zero.
+fn numeric_date(field: &Field) -> Option<i64> {
+    match field {
+        Field::Num(_, Some(int)) => Some(*int),
+        // Saturating: a date beyond i64 seconds is "never" or "long ago" either way.
+        Field::Num(float, None) => Some(float.trunc() as i64),
+        _ => None,
+    }
+}
+
+/// The name of a JSON type, for explanations.
+pub(crate) fn type_name(field: &Field) -> &'static str {
+    match field {
+        Field::Absent => "absent",
+        Field::Str(_) => "a string",
+        Field::Num(..) => "a number",
+        Field::Other(kind) => kind,
+    }
+}
+
+/// Which claim a key names.
+enum Slot {
+    Sub,
+    Iss,
+    Azp,
+    Sid,
+    Sts,
+    Exp,
+    Nbf,
+    Iat,
+    Aud,
+    Scopes,
+    Scp,
+    Scope,
+    Ignored,
+}
+
+struct PayloadSeed<'c, 'u> {
+    claims: &'c mut Claims,
+    base: usize,
+    user_claim: &'u str,
+}
+
+impl<'de> DeserializeSeed<'de> for PayloadSeed<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PayloadSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let base = self.base;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let name: &str = &key;
+            let field = |map: &mut A| map.next_value_seed(FieldSeed { base });
+            if name == self.user_claim {
+                let value = field(&mut map)?;
+                // The user claim may also be one of the standard ones (`sub` by default).
+                if self.user_claim == "sub" {
+                    self.claims.sub = value.clone();
+                }
+                self.claims.user = value;
+                continue;
+            }
+            let slot = match name {
+                "sub" => Slot::Sub,
+                "iss" => Slot::Iss,
+                "azp" => Slot::Azp,
+                "sid" => Slot::Sid,
+                "sts" => Slot::Sts,
+                "exp" => Slot::Exp,
+                "nbf" => Slot::Nbf,
+                "iat" => Slot::Iat,
+                "aud" => Slot::Aud,
+                "scopes" => Slot::Scopes,
+                "scp" => Slot::Scp,
+                "scope" => Slot::Scope,
+                _ => Slot::Ignored,
+            };
+            let c = &mut *self.claims;
+            match slot {
+                Slot::Sub => c.sub = field(&mut map)?,
+                Slot::Iss => c.iss = field(&mut map)?,
+                Slot::Azp => c.azp = field(&mut map)?,
+                Slot::Sid => c.sid = field(&mut map)?,
+                Slot::Sts => c.sts = field(&mut map)?,
+                Slot::Exp => c.exp = field(&mut map)?,
+                Slot::Nbf => c.nbf = field(&mut map)?,
+                Slot::Iat => c.iat = field(&mut map)?,
+                Slot::Scopes => c.scopes = field(&mut map)?,
+                Slot::Scp => c.scp = field(&mut map)?,
+                Slot::Scope => c.scope = field(&mut map)?,
+                Slot::Aud => c.aud = map.next_value_seed(AudSeed { base })?,
+                Slot::Ignored => {
+                    map.next_value_seed(Skip)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A key, borrowed from the payload when it has no escapes.
+enum Key<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl std::ops::Deref for Key<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            Key::Borrowed(s) => s,
+            Key::Owned(s) => s,
+        }
+    }
+}
+
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Key<'de>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Key<'de>, D::Error> {
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a claim name")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+        Ok(Key::Owned(v.to_string()))
+    }
+}
+
+/// A string claim's text: its span when borrowed from the payload at `base`.
+fn text_of(v: &str, base: usize) -> Text {
+    let start = (v.as_ptr() as usize).wrapping_sub(base);
+    match (u32::try_from(start), u32::try_from(start + v.len())) {
+        (Ok(start), Ok(end)) => Text::Span(start, end),
+        _ => Text::Owned(v.into()),
+    }
+}
+
+#[derive(Clone, Copy)]
+struct FieldSeed {
+    base: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for FieldSeed {
+    type Value = Field;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Field, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldSeed {
+    type Value = Field;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Field, E> {
+        Ok(Field::Str(text_of(v, self.base)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Field, E> {
+        Ok(Field::Str(Text::Owned(v.into())))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Field, E> {
+        Ok(Field::Num(v as f64, Some(v)))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Field, E> {
+        Ok(Field::Num(v as f64, i64::try_from(v).ok()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Field, E> {
+        Ok(Field::Num(v, None))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Field, E> {
+        Ok(Field::Other("a boolean"))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Field, E> {
+        Ok(Field::Other("null"))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Field, E> {
+        Ok(Field::Other("null"))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Field, A::Error> {
+        while seq.next_element_seed(Skip)?.is_some() {}
+        Ok(Field::Other("an array"))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field, A::Error> {
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            map.next_value_seed(Skip)?;
+        }
+        Ok(Field::Other("an object"))
+    }
+}
+
+struct AudSeed {
+    base: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for AudSeed {
+    type Value = Aud;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Aud, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AudSeed {
+    type Value = Aud;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Aud, E> {
+        Ok(Aud::One(text_of(v, self.base)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Aud, E> {
+        Ok(Aud::One(Text::Owned(v.into())))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Aud, A::Error> {
+        let mut texts = Vec::new();
+        while let Some(entry) = seq.next_element_seed(FieldSeed { base: self.base })? {
+            if let Field::Str(text) = entry {
+                texts.push(text);
+            }
+        }
+        Ok(Aud::Many(texts))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Aud, E> {
+        Ok(Aud::Other)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Aud, E> {
+        Ok(Aud::Other)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Aud, E> {
+        Ok(Aud::Other)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Aud, E> {
+        Ok(Aud::Other)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Aud, E> {
+        Ok(Aud::Other)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Aud, E> {
+        Ok(Aud::Other)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Aud, A::Error> {
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            map.next_value_seed(Skip)?;
+        }
+        Ok(Aud::Other)
+    }
+}
+
+/// Skips a value, through `deserialize_any` so that the JSON parser's nesting limit
+/// holds for claims keygate does not read as much as for those it does (the claims
+/// are read as JSON later; a value too deep for that must be refused now).
+struct Skip;
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Skip)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            map.next_value_seed(Skip)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -138,42 +603,62 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn map(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
+    fn claims(v: Value) -> Claims {
+        Claims::parse(v.to_string(), "sub").unwrap()
     }
 
     #[test]
-    fn typed_claims_and_errors() {
-        let c = Claims::from_payload(map(
-            json!({"sub": "u", "exp": 10.7, "aud": ["a", 3, "b"], "sid": "s"}),
-        ))
-        .unwrap();
-        assert_eq!((c.exp(), c.aud(), c.sid()), (10, vec!["a", "b"], Some("s")));
-        assert_eq!(
-            Claims::from_payload(map(json!({"sub": "u"})))
-                .unwrap_err()
-                .error,
-            AuthError::MissingClaim
+    fn typed_claims_without_copies_and_with_escapes() {
+        let c = claims(
+            json!({"sub": "u", "exp": 10.7, "aud": ["a", 3, "b"], "sid": "s", "iss": "https://x/\u{e9}\"q"}),
         );
         assert_eq!(
-            Claims::from_payload(map(json!({"exp": "10"})))
-                .unwrap_err()
-                .error,
-            AuthError::MissingClaim
+            (c.exp(), c.aud(), c.sid(), c.sub()),
+            (Some(10), vec!["a", "b"], Some("s"), Some("u"))
         );
-        assert_eq!(
-            Claims::from_payload(map(json!({"exp": 1, "nbf": "x"})))
-                .unwrap_err()
-                .error,
-            AuthError::MalformedToken
+        assert_eq!(c.iss(), Some("https://x/\u{e9}\"q"));
+        assert_eq!(c.user(), Some("u"));
+        assert_eq!(c.get("sid"), Some(&json!("s")));
+    }
+
+    #[test]
+    fn types_are_recorded_not_guessed() {
+        let c = claims(
+            json!({"exp": "10", "nbf": null, "iat": true, "azp": 5, "sub": 42, "aud": {"x": 1}}),
         );
-        assert!(
-            Claims::from_payload(map(json!({"exp": 1, "aud": {"x": 1}})))
-                .unwrap()
-                .aud()
-                .is_empty()
-        );
-        let c = Claims::from_payload(map(json!({"exp": 1, "sub": 42}))).unwrap();
-        assert_eq!(c.string("sub"), None);
+        assert_eq!(c.exp(), None);
+        assert!(matches!(c.exp, Field::Str(_)));
+        assert!(matches!(c.nbf, Field::Other("null")));
+        assert!(matches!(c.iat, Field::Other("a boolean")));
+        assert!(matches!(c.azp, Field::Num(..)));
+        assert_eq!((c.sub(), c.user()), (None, None));
+        assert!(c.aud().is_empty());
+        assert_eq!(claims(json!({"exp": -1.9})).exp(), Some(-1));
+    }
+
+    #[test]
+    fn a_configured_user_claim_is_read_beside_sub() {
+        let c = Claims::parse(json!({"sub": "a", "user_id": "42"}).to_string(), "user_id").unwrap();
+        assert_eq!((c.sub(), c.user()), (Some("a"), Some("42")));
+        let empty = Claims::parse(json!({"user_id": ""}).to_string(), "user_id").unwrap();
+        assert_eq!(empty.user(), None);
+    }
+
+    #[test]
+    fn the_last_of_repeated_claims_counts() {
+        let c = Claims::parse(r#"{"sub":"first","sub":"last"}"#.into(), "sub").unwrap();
+        assert_eq!((c.sub(), c.string("sub")), (Some("last"), Some("last")));
+    }
+
+    #[test]
+    fn only_json_objects_are_payloads() {
+        let deep = format!("{{\"x\":{}{}}}", "[".repeat(300), "]".repeat(300));
+        for bad in ["[1]", "1", "\"x\"", "{", "{} x", "null", deep.as_str()] {
+            assert_eq!(
+                Claims::parse(bad.into(), "sub").unwrap_err().error,
+                AuthError::MalformedToken,
+                "{bad}"
+            );
+        }
     }
 }

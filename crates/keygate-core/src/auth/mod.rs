@@ -3,9 +3,12 @@
 
 pub mod cache;
 pub mod claims;
+pub mod classify;
 pub mod error;
 pub mod extractor;
 pub mod guard;
+pub mod machine;
+pub mod metadata;
 pub mod org;
 pub mod policy;
 pub mod sources;
@@ -17,6 +20,7 @@ pub mod verifier;
 pub use claims::Claims;
 pub use error::{AuthError, Rejection};
 pub use guard::require_auth;
+pub use metadata::ResourceMetadata;
 pub use org::Org;
 pub use token_type::{TokenType, TokenTypes};
 pub use user::AuthUser;

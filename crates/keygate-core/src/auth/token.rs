@@ -8,13 +8,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
 use super::AuthError;
+use super::classify::is_oauth_type;
 use super::error::Rejection;
 
 /// The longest token accepted; longer ones are rejected unparsed.
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
-
-/// Clerk's machine-token category, never accepted on session routes.
-pub const CLERK_MACHINE_TOKEN_CATEGORY: &str = "cl_B7d4PD333AAA";
 
 /// A token split into its parts, not yet verified.
 #[derive(Debug)]
@@ -38,7 +36,7 @@ pub struct JoseHeader {
     /// The key id.
     #[serde(default)]
     pub kid: Option<String>,
-    /// The token type; must be `JWT` when present.
+    /// The token type: `JWT`, or `at+jwt` for an OAuth access token, when present.
     #[serde(default)]
     pub typ: Option<String>,
     /// Clerk's token category.
@@ -83,12 +81,9 @@ pub fn parse(token: &str) -> Result<RawToken<'_>, Rejection> {
     if jose
         .typ
         .as_deref()
-        .is_some_and(|typ| !typ.eq_ignore_ascii_case("JWT"))
+        .is_some_and(|typ| !typ.eq_ignore_ascii_case("JWT") && !is_oauth_type(typ))
     {
-        return Err(malformed("the header's typ is not JWT"));
-    }
-    if jose.cat.as_deref() == Some(CLERK_MACHINE_TOKEN_CATEGORY) {
-        return Err(malformed("a Clerk machine token (cat cl_B7d4PD333AAA)"));
+        return Err(malformed("the header's typ is neither JWT nor at+jwt"));
     }
     let signing_input = &token[..header.len() + 1 + payload.len()];
     Ok(RawToken {
@@ -106,19 +101,13 @@ pub fn decode_signature<'b>(signature: &str, buf: &'b mut [u8; 1024]) -> Option<
     buf.get(..len)
 }
 
-/// Decodes the payload into a JSON object.
-pub fn decode_payload(
-    payload: &str,
-) -> Result<serde_json::Map<String, serde_json::Value>, Rejection> {
+/// Decodes the payload into its JSON text (UTF-8, as RFC 7519 requires).
+pub fn decode_payload(payload: &str) -> Result<String, Rejection> {
     let malformed = |why: &'static str| Rejection::new(AuthError::MalformedToken, why);
     let bytes = URL_SAFE_NO_PAD
         .decode(payload)
         .map_err(|_| malformed("the payload is not base64url"))?;
-    match serde_json::from_slice(&bytes) {
-        Ok(serde_json::Value::Object(map)) => Ok(map),
-        Ok(_) => Err(malformed("the payload is not a JSON object")),
-        Err(_) => Err(malformed("the payload is not JSON")),
-    }
+    String::from_utf8(bytes).map_err(|_| malformed("the payload is not UTF-8"))
 }
 
 #[cfg(test)]
@@ -138,10 +127,12 @@ mod tests {
             b64(r#"{"alg":"RS256","typ":"jwt","kid":"k"}"#)
         );
         assert_eq!(parse(&ok).unwrap().header.kid.as_deref(), Some("k"));
+        let oauth = format!("{}.{payload}.sig", b64(r#"{"alg":"RS256","typ":"at+jwt"}"#));
+        assert_eq!(parse(&oauth).unwrap().header.typ.as_deref(), Some("at+jwt"));
         for header in [
             r#"{"alg":"RS256","crit":["exp"]}"#,
-            r#"{"alg":"RS256","typ":"at+jwt"}"#,
-            r#"{"alg":"RS256","cat":"cl_B7d4PD333AAA"}"#,
+            r#"{"alg":"RS256","typ":"dpop+jwt"}"#,
+            r#"{"alg":"RS256","typ":5}"#,
             r#"{"typ":"JWT"}"#,
             r#"["alg"]"#,
         ] {
@@ -168,14 +159,19 @@ mod tests {
     }
 
     #[test]
-    fn payload_must_be_a_json_object() {
-        assert!(decode_payload(&b64(r#"{"sub":"u"}"#)).is_ok());
+    fn payload_must_be_base64url_utf8() {
         assert_eq!(
-            decode_payload(&b64("[1]")).unwrap_err().error,
+            decode_payload(&b64(r#"{"sub":"u"}"#)).unwrap(),
+            r#"{"sub":"u"}"#
+        );
+        assert_eq!(
+            decode_payload(&URL_SAFE_NO_PAD.encode([0xff, 0xfe]))
+                .unwrap_err()
+                .error,
             AuthError::MalformedToken
         );
         assert_eq!(
-            decode_payload(&b64("not json")).unwrap_err().error,
+            decode_payload("a+b").unwrap_err().error,
             AuthError::MalformedToken
         );
     }

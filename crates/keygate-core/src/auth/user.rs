@@ -50,7 +50,11 @@ impl AuthUser {
     /// its subject).
     pub fn user_id(&self) -> &str {
         // Verification made sure the claim is there, a non-empty string.
-        self.0.claims.string(&self.0.user_claim).unwrap_or_default()
+        match self.0.token_type {
+            TokenType::SessionToken => self.0.claims.user(),
+            _ => self.0.claims.sub(),
+        }
+        .unwrap_or_default()
     }
 
     /// The Clerk session id (`sid`), when present.
@@ -65,7 +69,10 @@ impl AuthUser {
 
     /// The active organization (Clerk v1 or v2 claims), when there is one.
     pub fn org(&self) -> Option<&Org> {
-        self.0.org.as_ref()
+        self.0
+            .org
+            .get_or_init(|| Org::from_claims(self.0.claims.as_map()))
+            .as_ref()
     }
 
     /// What kind of token authenticated the caller.

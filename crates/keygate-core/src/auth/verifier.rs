@@ -7,16 +7,20 @@
 //! so key-confusion attacks have nothing to work with. It never logs a token.
 
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use serde_json::Value;
 
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 
 use super::cache::TokenCache;
 use super::claims::Claims;
+use super::classify::{Opaque, classify};
 use super::error::Rejection;
+use super::machine::MachineTokens;
 use super::org::Org;
 use super::policy::Policy;
-use super::token_type::TokenType;
+use super::token_type::{TokenType, TokenTypes};
 use super::{AuthError, token};
 use crate::clock::SharedClock;
 use crate::keys::{KeySet, KeysHandle, PublicKey, RefreshOutcome, SecretKey};
@@ -32,17 +36,17 @@ pub enum KeySource {
     Static,
     /// A JWKS key: the `kid` it was published under (`None`: the set's only key) and the key.
     Jwks(Option<String>, Arc<PublicKey>),
+    /// Clerk's Backend API vouched for an opaque machine token.
+    BackendApi,
 }
 
 /// A token that passed every check.
 #[derive(Debug)]
 pub struct Verified {
-    /// The claim that holds the user id (present and a non-empty string).
-    pub user_claim: Arc<str>,
     /// The claims.
     pub claims: Claims,
-    /// The organization, when the token carries one.
-    pub org: Option<Org>,
+    /// The organization, read from the claims when first asked for.
+    pub org: OnceLock<Option<Org>>,
     /// What kind of token it is.
     pub token_type: TokenType,
     /// Its scopes (OAuth and machine tokens).
@@ -58,6 +62,7 @@ pub struct Verifier {
     pub(crate) static_key: Option<Arc<PublicKey>>,
     pub(crate) keys: KeysHandle,
     pub(crate) cache: Option<TokenCache>,
+    pub(crate) machine: Option<MachineTokens>,
     pub(crate) revocations: Option<Arc<dyn RevocationCheck>>,
     pub(crate) clock: SharedClock,
     pub(crate) observer: SharedObserver,
@@ -70,19 +75,28 @@ impl Verifier {
         &self.keys
     }
 
-    /// Verifies a token and every rule of the contract, including revocation.
-    pub async fn verify(&self, token: &str) -> Result<Arc<Verified>, Rejection> {
+    /// Verifies a token of one of the `accepts` types and every rule of the contract,
+    /// including revocation.
+    pub async fn verify(
+        &self,
+        token: &str,
+        accepts: TokenTypes,
+    ) -> Result<Arc<Verified>, Rejection> {
         if token.len() > token::MAX_TOKEN_LEN {
             return Err(Rejection::new(
                 AuthError::MalformedToken,
                 "the token is longer than 16384 characters",
             ));
         }
+        if let Some(kind) = Opaque::of(token) {
+            return self.verify_opaque(kind, token, accepts).await;
+        }
         let now = i64::try_from(self.clock.unix_secs()).unwrap_or(i64::MAX);
         if let Some(cache) = &self.cache {
             if let Some(hit) = cache.get(token) {
                 if self.key_still_trusted(&hit) {
                     self.observer.token_cache(true);
+                    check_accepted(hit.token_type, accepts)?;
                     if let Err(e) = self.policy.check_time(&hit.claims, now) {
                         if e.error == AuthError::TokenExpired {
                             cache.remove(token);
@@ -98,7 +112,7 @@ impl Verifier {
             }
             self.observer.token_cache(false);
         }
-        let verified = Arc::new(self.verify_uncached(token, now).await?);
+        let verified = Arc::new(self.verify_uncached(token, accepts, now).await?);
         if let Some(cache) = &self.cache {
             cache.insert(token, verified.clone());
         }
@@ -106,8 +120,18 @@ impl Verifier {
         Ok(verified)
     }
 
-    async fn verify_uncached(&self, token: &str, now: i64) -> Result<Verified, Rejection> {
+    async fn verify_uncached(
+        &self,
+        token: &str,
+        accepts: TokenTypes,
+        now: i64,
+    ) -> Result<Verified, Rejection> {
         let raw = token::parse(token)?;
+        let claims = Claims::parse(token::decode_payload(raw.payload)?, &self.policy.user_claim)?;
+        // Decided before any key is looked for: a token this route does not take costs
+        // no signature check, and an unknown kid on it no refetch.
+        let token_type = classify(&raw.header, &claims, self.policy.accept_templates)?;
+        check_accepted(token_type, accepts)?;
         let mut buf = [0u8; 1024];
         let signature = token::decode_signature(raw.signature, &mut buf).ok_or_else(|| {
             Rejection::new(AuthError::MalformedToken, "the signature is not base64url")
@@ -125,6 +149,7 @@ impl Verifier {
                 .as_ref()
                 .is_some_and(|k| k.verify(alg, message, signature)),
             KeySource::Jwks(_, key) => key.verify(alg, message, signature),
+            KeySource::BackendApi => false,
         };
         if !valid {
             return Err(Rejection::new(
@@ -135,17 +160,37 @@ impl Verifier {
                 ),
             ));
         }
-        let claims = Claims::from_payload(token::decode_payload(raw.payload)?)?;
-        self.policy.check(&claims, now)?;
-        let org = Org::from_claims(claims.as_map());
+        self.policy.check(&claims, token_type, now)?;
+        let scopes = scopes(&claims, token_type);
         Ok(Verified {
-            user_claim: self.policy.user_claim.clone(),
             claims,
-            org,
-            token_type: TokenType::SessionToken,
-            scopes: Vec::new(),
+            org: OnceLock::new(),
+            token_type,
+            scopes,
             key: source,
         })
+    }
+
+    async fn verify_opaque(
+        &self,
+        kind: Opaque,
+        token: &str,
+        accepts: TokenTypes,
+    ) -> Result<Arc<Verified>, Rejection> {
+        check_accepted(kind.token_type(), accepts)?;
+        let Some(machine) = &self.machine else {
+            return Err(Rejection::new(
+                AuthError::TokenTypeNotAccepted,
+                format!(
+                    "a {} can only be checked with Clerk's Backend API, and CLERK_SECRET_KEY is not set",
+                    kind.token_type()
+                ),
+            ));
+        };
+        let verified = machine.verify(kind, token).await?;
+        let now = i64::try_from(self.clock.unix_secs()).unwrap_or(i64::MAX);
+        self.policy.check_machine(&verified.claims, now)?;
+        Ok(verified)
     }
 
     /// The token's `alg`, when the allow-list has it.
@@ -309,6 +354,41 @@ fn describe(source: &KeySource) -> String {
         KeySource::Static => "JWT_PUBLIC_KEY".to_string(),
         KeySource::Jwks(Some(kid), _) => format!("the JWKS key {kid:?}"),
         KeySource::Jwks(None, _) => "the JWKS's only key".to_string(),
+        KeySource::BackendApi => "Clerk's Backend API".to_string(),
+    }
+}
+
+fn check_accepted(token_type: TokenType, accepts: TokenTypes) -> Result<(), Rejection> {
+    if accepts.contains(token_type) {
+        return Ok(());
+    }
+    Err(Rejection::new(
+        AuthError::TokenTypeNotAccepted,
+        format!("a {token_type} is not accepted here (accepted: {accepts:?})"),
+    ))
+}
+
+/// A machine token's scopes: OAuth's `scp` array or space-separated `scope`; an M2M
+/// token's space-separated `scopes`.
+fn scopes(claims: &Claims, token_type: TokenType) -> Vec<String> {
+    let words = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+    match token_type {
+        TokenType::SessionToken => Vec::new(),
+        _ => {
+            if let Some(Value::Array(list)) = claims.get("scp") {
+                return list
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect();
+            }
+            claims
+                .get("scope")
+                .or_else(|| claims.get("scopes"))
+                .and_then(Value::as_str)
+                .map(words)
+                .unwrap_or_default()
+        }
     }
 }
 

@@ -10,6 +10,8 @@ use super::error::ConfigError;
 use super::values::{check_secret, check_url, parse_publishable_key};
 use crate::Authenticator;
 use crate::auth::cache::TokenCache;
+use crate::auth::machine::{ApiConfig, MachineTokens};
+use crate::auth::metadata::ResourceMetadata;
 use crate::auth::policy::Policy;
 use crate::auth::sources::TokenSources;
 use crate::auth::token_type::{TokenType, TokenTypes};
@@ -86,6 +88,8 @@ pub struct AuthenticatorBuilder {
     authorized_parties: Named<Vec<String>>,
     require_azp: bool,
     accept_pending: bool,
+    accept_templates: bool,
+    oauth_audience: Option<String>,
     leeway: Duration,
     user_claim: String,
     cookie_name: Option<String>,
@@ -116,8 +120,10 @@ impl Default for AuthenticatorBuilder {
                 var: "JWT_AUTHORIZED_PARTIES",
                 value: Vec::new(),
             },
-            require_azp: false,
+            require_azp: true,
             accept_pending: false,
+            accept_templates: false,
+            oauth_audience: None,
             leeway: Duration::from_secs(5),
             user_claim: "sub".into(),
             cookie_name: Some("__session".into()),
@@ -269,7 +275,8 @@ impl AuthenticatorBuilder {
         self
     }
 
-    /// `JWT_REQUIRE_AZP`: with authorized parties set, refuse a token without `azp`.
+    /// `JWT_REQUIRE_AZP` (default `true`, as Clerk's `verifyToken`): with authorized
+    /// parties set, refuse a session token without `azp`.
     pub fn require_azp(mut self, require: bool) -> Self {
         self.require_azp = require;
         self
@@ -278,6 +285,20 @@ impl AuthenticatorBuilder {
     /// `JWT_ACCEPT_PENDING`: accept Clerk sessions with `sts: pending`.
     pub fn accept_pending(mut self, accept: bool) -> Self {
         self.accept_pending = accept;
+        self
+    }
+
+    /// `JWT_ACCEPT_TEMPLATES`: accept Clerk JWT-template tokens (`cat` `cl_B7d4PD222AAA`)
+    /// as session tokens.
+    pub fn accept_templates(mut self, accept: bool) -> Self {
+        self.accept_templates = accept;
+        self
+    }
+
+    /// `OAUTH_AUDIENCE`: the audience an OAuth access token must carry, also the
+    /// `resource` of the protected-resource metadata (RFC 9728).
+    pub fn oauth_audience(mut self, audience: impl Into<String>) -> Self {
+        self.oauth_audience = Some(audience.into());
         self
     }
 
@@ -408,13 +429,42 @@ impl AuthenticatorBuilder {
             }
             None => KeysHandle::none(self.clock.clone()),
         };
+        let oauth_audience: Option<Arc<str>> = self.oauth_audience.as_deref().map(Arc::from);
+        let machine = match &self.secret_key {
+            Some(secret_key) => {
+                if actix_rt::Arbiter::try_current().is_none() {
+                    return Err(ConfigError::new(
+                        "CLERK_SECRET_KEY",
+                        "the authenticator must be built inside an actix runtime (#[actix_web::main]) to call the Backend API",
+                    ));
+                }
+                Some(MachineTokens::start(
+                    ApiConfig {
+                        api_url: resolved.api_url.clone(),
+                        secret_key: secret_key.clone(),
+                        timeout: self.fetch_timeout,
+                        oauth_audience: oauth_audience.clone(),
+                    },
+                    self.clock.clone(),
+                    self.observer.clone(),
+                ))
+            }
+            None => None,
+        };
+        let metadata = ResourceMetadata::new(
+            oauth_audience.as_deref(),
+            &resolved.issuers,
+            self.accepts.contains(TokenType::OauthToken),
+        );
         let policy = Policy {
             algorithms: resolved.algorithms.clone().into(),
             issuers: resolved.issuers.into(),
             audiences: self.audiences.into(),
+            oauth_audience,
             authorized_parties: self.authorized_parties.value.into(),
             require_azp: self.require_azp,
             accept_pending: self.accept_pending,
+            accept_templates: self.accept_templates,
             leeway: i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX),
             user_claim: self.user_claim.into(),
         };
@@ -424,16 +474,19 @@ impl AuthenticatorBuilder {
             static_key: resolved.static_key,
             keys,
             cache: (self.token_cache_size > 0).then(|| TokenCache::new(self.token_cache_size)),
+            machine,
             revocations: self.revocations,
             clock: self.clock,
             observer: self.observer.clone(),
             retry_after_secs: self.cooldown.as_secs().clamp(1, 60),
         };
+        let publishable_key = self.publishable_key.as_ref().map(|pk| pk.value.as_str());
         Ok(Authenticator::new(
             verifier,
-            TokenSources::new(self.cookie_name),
+            TokenSources::new(self.cookie_name.clone(), publishable_key),
             self.observer,
             self.accepts,
+            metadata,
         ))
     }
 
@@ -557,6 +610,7 @@ impl AuthenticatorBuilder {
             return Err(ConfigError::new("JWKS_TIMEOUT_SECS", "must be at least 1"));
         }
         Ok(Resolved {
+            api_url: api_url.trim_end_matches('/').to_string(),
             jwks,
             jwks_var,
             algorithms,
@@ -569,6 +623,7 @@ impl AuthenticatorBuilder {
 
 /// The settings after validation.
 struct Resolved {
+    api_url: String,
     jwks: Option<JwksSource>,
     jwks_var: &'static str,
     algorithms: Vec<Algorithm>,

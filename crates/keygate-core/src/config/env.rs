@@ -37,6 +37,8 @@ pub const VARIABLES: &[&str] = &[
     "JWT_REQUIRE_AZP",
     "JWT_ACCEPT_PENDING",
     "JWT_ACCEPT_TOKENS",
+    "JWT_ACCEPT_TEMPLATES",
+    "OAUTH_AUDIENCE",
 ];
 
 /// Reads variables through a lookup function, so tests need not touch the process
@@ -177,14 +179,18 @@ impl AuthenticatorBuilder {
             };
         builder = builder
             .authorized_parties_from(var, parties)
-            .require_azp(env.flag("JWT_REQUIRE_AZP", false)?)
+            .require_azp(env.flag("JWT_REQUIRE_AZP", true)?)
             .accept_pending(env.flag("JWT_ACCEPT_PENDING", false)?)
+            .accept_templates(env.flag("JWT_ACCEPT_TEMPLATES", false)?)
             .leeway(env.seconds("JWT_LEEWAY_SECS", 5, 0)?)
             .refresh_interval(env.seconds("JWKS_REFRESH_SECS", 300, 1)?)
             .cooldown(env.seconds("JWKS_COOLDOWN_SECS", 10, 0)?)
             .fetch_timeout(env.seconds("JWKS_TIMEOUT_SECS", 5, 1)?)
             .max_stale(env.seconds("JWKS_MAX_STALE_SECS", 86_400, 1)?)
             .token_cache_size(env.number("TOKEN_CACHE_SIZE", 10_000, 0)?);
+        if let Some(audience) = env.get("OAUTH_AUDIENCE") {
+            builder = builder.oauth_audience(audience);
+        }
         if let Some(claim) = env.get("JWT_USER_CLAIM") {
             builder = builder.user_claim(claim);
         }
