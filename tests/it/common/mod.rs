@@ -2,6 +2,7 @@
 //! a token factory, Svix-signed webhook deliveries and the test databases.
 
 pub mod app;
+pub mod backend_api;
 #[path = "../../support/databases.rs"]
 pub mod databases;
 pub mod db;
