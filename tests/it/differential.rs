@@ -1,0 +1,1 @@
+//! Differential conformance against Clerk's own SDK (being written).
