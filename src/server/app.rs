@@ -18,6 +18,8 @@ use tokio::task::JoinHandle;
 
 use super::config::Config;
 use super::dev::DevIssuer;
+use super::gateway::proxy::{self, Upstream};
+use super::gateway::{Gateway, forward_auth, identity};
 use super::metrics::{Metrics, ServiceObserver};
 use super::routes::{self, AppState};
 use super::store::revocations::{RevocationSet, spawn_revocation_sync};
@@ -89,6 +91,7 @@ impl Application {
         let Config {
             auth,
             server,
+            gateway,
             clock,
         } = config;
         let addr = listener.local_addr().map_err(|source| StartError::Bind {
@@ -140,21 +143,62 @@ impl Application {
             .resource_metadata()
             .cloned()
             .map(web::Data::new);
+        let upstream = gateway.upstream.clone();
+        let (upstream_timeout, max_body) = (gateway.upstream_timeout, gateway.max_body_bytes);
+        let gateway = web::Data::new(Gateway {
+            rules: gateway.rules,
+            authenticator: authenticator.clone(),
+            forward_claims: gateway.forward_claims,
+        });
+        let metrics = state.metrics.clone();
         let http = HttpServer::new(move || {
             let webhooks = webhooks.clone();
             let dev = dev.clone();
             let metadata = metadata.clone();
+            let upstream = upstream.clone();
             let challenge = Condition::new(metadata.is_some(), from_fn(routes::oauth::challenge));
-            App::new()
+            let proxying = upstream.is_some();
+            let app = App::new()
                 .app_data(authenticator.clone())
                 .app_data(state.clone())
+                .app_data(gateway.clone())
                 .wrap(challenge)
                 .wrap(from_fn(routes::record_duration))
-                .configure(routes::configure)
-                .configure(move |cfg| {
-                    if let Some(state) = webhooks {
-                        clerk_webhooks::configure(state)(cfg);
+                // Outermost: no handler, guard or upstream ever sees a client's X-Auth-*.
+                .wrap(from_fn(identity::strip_client_identity))
+                .configure(|cfg| match &upstream {
+                    // keygate's own routes move under /_keygate/; the rest goes upstream.
+                    Some(origin) => {
+                        cfg.app_data(web::Data::new(Upstream::new(
+                            origin,
+                            upstream_timeout,
+                            max_body,
+                            metrics.clone(),
+                        )))
+                        .app_data(routes::RouteLabel("upstream"))
+                        .service(web::scope("/_keygate").configure(|cfg| {
+                            routes::configure_operations(
+                                cfg,
+                                ["/_keygate/healthz", "/_keygate/readyz", "/_keygate/metrics"],
+                            );
+                            if let Some(state) = webhooks.clone() {
+                                clerk_webhooks::configure(state)(cfg);
+                            }
+                        }));
                     }
+                    None => {
+                        routes::configure(cfg);
+                        if let Some(state) = webhooks.clone() {
+                            clerk_webhooks::configure(state)(cfg);
+                        }
+                        cfg.service(
+                            web::resource([forward_auth::PATH, "/auth/{tail:.*}"])
+                                .app_data(routes::RouteLabel(forward_auth::PATH))
+                                .to(forward_auth::forward_auth),
+                        );
+                    }
+                })
+                .configure(move |cfg| {
                     if let Some(issuer) = dev {
                         super::dev::routes::configure(issuer)(cfg);
                     }
@@ -167,7 +211,12 @@ impl Application {
                                 .route(web::get().to(routes::oauth::document)),
                         );
                     }
-                })
+                });
+            if proxying {
+                app.default_service(web::to(proxy::proxy))
+            } else {
+                app
+            }
         })
         .workers(server.workers)
         // Bounds on slow or abusive clients, set explicitly rather than inherited.

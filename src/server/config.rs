@@ -12,6 +12,7 @@ use crate::clock::SharedClock;
 use crate::config::env::Env;
 use crate::{AuthenticatorBuilder, ConfigError};
 
+use super::gateway::GatewayConfig;
 use super::webhooks::svix;
 
 /// Log line format chosen by `LOG_FORMAT`.
@@ -70,6 +71,8 @@ pub struct Config {
     pub auth: AuthenticatorBuilder,
     /// The rest.
     pub server: ServerConfig,
+    /// Forward auth, the reverse proxy and their rules.
+    pub gateway: GatewayConfig,
     /// The clock of everything that depends on time (the system's; tests move a manual one).
     pub clock: SharedClock,
 }
@@ -79,6 +82,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("auth", &self.auth)
             .field("server", &self.server)
+            .field("gateway", &self.gateway)
             .finish_non_exhaustive()
     }
 }
@@ -110,10 +114,12 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let env = Env(lookup);
         let server = ServerConfig::read(&env)?;
+        let gateway = GatewayConfig::read(&env)?;
         let auth = AuthenticatorBuilder::from_lookup(&env.0)?;
         Ok(Config {
             auth,
             server,
+            gateway,
             clock: crate::clock::system(),
         })
     }
@@ -244,7 +250,11 @@ mod tests {
     fn env_example_and_readme_document_every_variable() {
         let example = include_str!("../../.env.example");
         let readme = include_str!("../../README.md");
-        for var in crate::config::env::VARIABLES.iter().chain(SERVER_VARIABLES) {
+        for var in crate::config::env::VARIABLES
+            .iter()
+            .chain(SERVER_VARIABLES)
+            .chain(crate::server::gateway::config::VARIABLES)
+        {
             assert!(
                 example.contains(&format!("{var}=")),
                 ".env.example lacks {var}"

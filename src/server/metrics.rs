@@ -7,8 +7,8 @@
 //! add series.
 
 use prometheus::{
-    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Opts, Registry,
 };
 
 use super::store::users::UserTracker;
@@ -31,6 +31,8 @@ pub struct Metrics {
     backend_api_total: IntCounterVec,
     revocation_sync_failures: IntCounter,
     request_duration: HistogramVec,
+    upstream_requests: IntCounterVec,
+    upstream_duration: Histogram,
 }
 
 /// Methods that get a label of their own; every other method is `other`.
@@ -131,7 +133,26 @@ impl Metrics {
         registry.register(Box::new(token_cache_misses.clone()))?;
         registry.register(Box::new(backend_api_total.clone()))?;
         registry.register(Box::new(revocation_sync_failures.clone()))?;
+        let upstream_requests = IntCounterVec::new(
+            Opts::new(
+                "keygate_upstream_requests_total",
+                "Requests proxied to the upstream, by status class (or error)",
+            ),
+            &["status"],
+        )?;
+        let upstream_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "keygate_upstream_duration_seconds",
+                "Time until the upstream's response head",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0, 30.0,
+            ]),
+        )?;
         registry.register(Box::new(request_duration.clone()))?;
+        registry.register(Box::new(upstream_requests.clone()))?;
+        registry.register(Box::new(upstream_duration.clone()))?;
         // Both fetch outcomes exist from the start, so rate() works before the first error.
         let jwks_fetch_ok = jwks_fetch_total.with_label_values(&["ok"]);
         let jwks_fetch_error = jwks_fetch_total.with_label_values(&["error"]);
@@ -149,6 +170,8 @@ impl Metrics {
             backend_api_total,
             revocation_sync_failures,
             request_duration,
+            upstream_requests,
+            upstream_duration,
         })
     }
 
@@ -157,6 +180,14 @@ impl Metrics {
         self.request_duration
             .with_label_values(&[method_label(method), route, status_label(status)])
             .observe(seconds);
+    }
+
+    /// Records one proxied request: its status (`None`: no response) and the time to
+    /// its response head.
+    pub fn upstream_request(&self, status: Option<u16>, seconds: f64) {
+        let label = status.map_or("error", status_class);
+        self.upstream_requests.with_label_values(&[label]).inc();
+        self.upstream_duration.observe(seconds);
     }
 
     /// Records one revocation reload.

@@ -9,6 +9,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod dev;
+pub mod gateway;
 pub mod logging;
 pub mod metrics;
 pub mod routes;

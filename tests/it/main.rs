@@ -18,6 +18,7 @@ mod differential;
 mod embed;
 mod failures;
 mod faults;
+mod gateway;
 mod hs256;
 mod jwks;
 mod mint;

@@ -76,8 +76,27 @@ pub fn labelled(path: &'static str) -> actix_web::Resource {
 /// Registers the routes of section 3 of the contract (webhooks are added by the app).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(labelled("/protected").route(web::get().to(protected)))
-        .service(labelled("/me").route(web::get().to(me)))
-        .service(labelled("/healthz").route(web::get().to(healthz)))
-        .service(labelled("/readyz").route(web::get().to(readyz)))
-        .service(labelled("/metrics").route(web::get().to(metrics)));
+        .service(labelled("/me").route(web::get().to(me)));
+    configure_operations(cfg, ["/healthz", "/readyz", "/metrics"]);
+}
+
+/// The routes operations use, under their paths and with these labels (in proxy mode
+/// they live under `/_keygate/`, inside a scope, and are labelled with the full path).
+pub fn configure_operations(cfg: &mut web::ServiceConfig, labels: [&'static str; 3]) {
+    let [health, ready, metrics_label] = labels;
+    cfg.service(
+        web::resource("/healthz")
+            .app_data(RouteLabel(health))
+            .route(web::get().to(healthz)),
+    )
+    .service(
+        web::resource("/readyz")
+            .app_data(RouteLabel(ready))
+            .route(web::get().to(readyz)),
+    )
+    .service(
+        web::resource("/metrics")
+            .app_data(RouteLabel(metrics_label))
+            .route(web::get().to(metrics)),
+    );
 }

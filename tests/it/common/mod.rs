@@ -11,6 +11,7 @@ pub mod poll;
 pub mod process;
 pub mod svix;
 pub mod tokens;
+pub mod upstream;
 
 pub use app::{Reply, TestApp, metric_value, spawn_app, spawn_app_with};
 pub use jwks_server::{MockJwks, Mode};

@@ -1,0 +1,69 @@
+//! The gateway's variables: `UPSTREAM_URL`, `GATEWAY_RULES`, `GATEWAY_PUBLIC_PATHS`,
+//! `UPSTREAM_TIMEOUT_SECS`, `GATEWAY_MAX_BODY_BYTES`, `GATEWAY_FORWARD_CLAIMS`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::rules::Rules;
+use crate::ConfigError;
+use crate::config::env::Env;
+use crate::config::values::{check_url, split_list};
+
+/// Every variable the gateway reads, for documentation checks.
+pub const VARIABLES: &[&str] = &[
+    "UPSTREAM_URL",
+    "GATEWAY_RULES",
+    "GATEWAY_PUBLIC_PATHS",
+    "UPSTREAM_TIMEOUT_SECS",
+    "GATEWAY_MAX_BODY_BYTES",
+    "GATEWAY_FORWARD_CLAIMS",
+];
+
+/// The gateway's configuration, validated (rules compiled) at start.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// `UPSTREAM_URL`: the origin requests are proxied to; `None`: forward auth only.
+    pub upstream: Option<String>,
+    /// The rules of `GATEWAY_PUBLIC_PATHS` and `GATEWAY_RULES`.
+    pub rules: Rules,
+    /// `UPSTREAM_TIMEOUT_SECS`: how long the upstream may take for its response head.
+    pub upstream_timeout: Duration,
+    /// `GATEWAY_MAX_BODY_BYTES`: the largest request body proxied.
+    pub max_body_bytes: u64,
+    /// `GATEWAY_FORWARD_CLAIMS`: also send `X-Auth-Claims`.
+    pub forward_claims: bool,
+}
+
+impl GatewayConfig {
+    /// The gateway variables of `env`.
+    pub fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<GatewayConfig, ConfigError> {
+        let upstream = match env.get("UPSTREAM_URL") {
+            Some(url) => {
+                check_url(&url).map_err(|p| ConfigError::new("UPSTREAM_URL", p))?;
+                let origin = url.trim_end_matches('/');
+                let after_scheme = origin.split_once("://").map_or("", |(_, rest)| rest);
+                if after_scheme.contains(['/', '?', '#']) {
+                    return Err(ConfigError::new(
+                        "UPSTREAM_URL",
+                        format!("expected an origin (scheme, host and port, no path), got {url:?}"),
+                    ));
+                }
+                Some(origin.to_string())
+            }
+            None => None,
+        };
+        let public_paths = env
+            .get("GATEWAY_PUBLIC_PATHS")
+            .map(|v| split_list(&v))
+            .unwrap_or_default();
+        let file = env.get("GATEWAY_RULES").map(PathBuf::from);
+        let rules = Rules::load(&public_paths, file.as_deref())?;
+        Ok(GatewayConfig {
+            upstream,
+            rules,
+            upstream_timeout: env.seconds("UPSTREAM_TIMEOUT_SECS", 30, 1)?,
+            max_body_bytes: env.number("GATEWAY_MAX_BODY_BYTES", 10_485_760, 0)?,
+            forward_claims: env.flag("GATEWAY_FORWARD_CLAIMS", false)?,
+        })
+    }
+}

@@ -1,0 +1,111 @@
+//! The gateway: keygate in front of a backend that is not Rust.
+//!
+//! Two ways, one decision: as the authentication endpoint of an existing proxy
+//! ([`forward_auth`], `/auth` for nginx `auth_request`, Traefik `forwardAuth`, Caddy
+//! `forward_auth`, Envoy `ext_authz`), or as the reverse proxy itself ([`proxy`], when
+//! `UPSTREAM_URL` is set). Either way the path is normalised ([`normalize`]), the
+//! [`rules`] decide what it needs, the library's [`Authenticator`] verifies the token,
+//! and the upstream learns who the caller is from the [`identity`] headers only — every
+//! `X-Auth-*` header a client sent is removed first.
+
+pub mod config;
+pub mod forward_auth;
+pub mod identity;
+pub mod normalize;
+pub mod proxy;
+pub mod rules;
+pub mod ws;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+
+use self::normalize::PathError;
+use self::rules::{Access, Rules};
+use crate::{AuthError, AuthUser, Authenticator};
+
+pub use config::GatewayConfig;
+
+/// Why the gateway refused or could not serve a request. The one place these become HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// Authentication or authorization failed (401, 403, 503).
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The path cannot be decided on (above the root, malformed).
+    #[error("bad path: {0}")]
+    Path(#[from] PathError),
+    /// The upstream refused the connection or broke it.
+    #[error("upstream unavailable: {0}")]
+    UpstreamUnavailable(String),
+    /// No response head within `UPSTREAM_TIMEOUT_SECS`.
+    #[error("upstream timeout")]
+    UpstreamTimeout,
+    /// The request body is larger than `GATEWAY_MAX_BODY_BYTES`.
+    #[error("request body too large")]
+    PayloadTooLarge,
+}
+
+impl ResponseError for GatewayError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            GatewayError::Auth(e) => e.status_code(),
+            GatewayError::Path(_) => StatusCode::BAD_REQUEST,
+            GatewayError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
+            GatewayError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (detail, code) = match self {
+            GatewayError::Auth(e) => return e.error_response(),
+            GatewayError::Path(_) => ("Bad request", "invalid_path"),
+            GatewayError::UpstreamUnavailable(_) => ("Bad gateway", "upstream_unavailable"),
+            GatewayError::UpstreamTimeout => ("Gateway timeout", "upstream_timeout"),
+            GatewayError::PayloadTooLarge => ("Payload too large", "payload_too_large"),
+        };
+        HttpResponse::build(self.status_code())
+            .json(serde_json::json!({ "detail": detail, "code": code }))
+    }
+}
+
+/// What forward auth and the proxy share: the rules and the authenticator.
+pub struct Gateway {
+    /// The route rules.
+    pub rules: Rules,
+    /// The authenticator of the whole service.
+    pub authenticator: Authenticator,
+    /// `GATEWAY_FORWARD_CLAIMS`.
+    pub forward_claims: bool,
+}
+
+impl Gateway {
+    /// Decides a request for `method` on the normalised `path`: `Ok(Some(user))` for a
+    /// verified caller, `Ok(None)` for an anonymous one on a public route, else why not.
+    pub async fn decide(
+        &self,
+        req: &HttpRequest,
+        method: &str,
+        path: &str,
+    ) -> Result<Option<AuthUser>, GatewayError> {
+        let rule = self.rules.decide(method, path);
+        let authenticator = match rule.accepts {
+            Some(types) => self.authenticator.accepting(types),
+            None => self.authenticator.clone(),
+        };
+        match rule.access {
+            // A bad token on a public route is ignored: the request goes on anonymously.
+            Access::Public => Ok(authenticator.try_authenticate(req).await.ok().flatten()),
+            Access::Authenticated => {
+                let user = authenticator.authenticate(req).await?;
+                if let Some(role) = &rule.org_role {
+                    user.require_org_role(role)?;
+                }
+                if let Some(permission) = &rule.permission {
+                    user.require_permission(permission)?;
+                }
+                Ok(Some(user))
+            }
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! The reverse proxy (`UPSTREAM_URL` set): every request that is not keygate's own
+//! (`/_keygate/…`) goes to the upstream after the rules, or nowhere.
+//!
+//! Forwarded: the method, the normalised path and the query, the headers without
+//! hop-by-hop ones (and without the client's `X-Auth-*`, already gone), the body
+//! streamed, `X-Forwarded-For` (appended), `X-Forwarded-Proto`, `X-Forwarded-Host`
+//! and the identity headers; `Authorization` and cookies pass unchanged. The upstream's
+//! status, headers (without hop-by-hop ones) and body come back as they are, streamed.
+//! Each worker has its own client with a keep-alive pool.
+
+use std::cell::Cell;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use actix_web::body::{BodyStream, SizedStream};
+use actix_web::error::PayloadError;
+use actix_web::http::header::{self, HeaderMap, HeaderName};
+use actix_web::http::{Method, StatusCode};
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+use awc::error::{ConnectError, SendRequestError};
+use futures_util::Stream;
+
+use super::normalize::normalize;
+use super::{Gateway, GatewayError, identity, ws};
+use crate::server::metrics::Metrics;
+
+/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1), besides
+/// those a `Connection` header names.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// One worker's line to the upstream.
+pub struct Upstream {
+    origin: String,
+    client: awc::Client,
+    timeout: Duration,
+    max_body_bytes: u64,
+    metrics: Metrics,
+}
+
+impl Upstream {
+    /// A client for `origin` on the current worker (awc clients stay on their thread).
+    pub fn new(origin: &str, timeout: Duration, max_body_bytes: u64, metrics: Metrics) -> Upstream {
+        let client = awc::Client::builder()
+            .connector(
+                awc::Connector::new()
+                    .timeout(Duration::from_secs(5))
+                    .limit(256)
+                    .conn_keep_alive(Duration::from_secs(30))
+                    .conn_lifetime(Duration::from_secs(300)),
+            )
+            .disable_redirects()
+            .no_default_headers()
+            .timeout(timeout)
+            .finish();
+        Upstream {
+            origin: origin.to_string(),
+            client,
+            timeout,
+            max_body_bytes,
+            metrics,
+        }
+    }
+
+    /// The upstream's origin.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The worker's client.
+    pub fn client(&self) -> &awc::Client {
+        &self.client
+    }
+}
+
+/// The names a set of headers says are hop-by-hop: the fixed list and the `Connection` tokens.
+fn hop_by_hop(headers: &HeaderMap) -> Vec<HeaderName> {
+    let mut names: Vec<HeaderName> = HOP_BY_HOP
+        .iter()
+        .map(|n| HeaderName::from_static(n))
+        .collect();
+    for value in headers.get_all(header::CONNECTION) {
+        if let Ok(value) = value.to_str() {
+            names.extend(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok()),
+            );
+        }
+    }
+    names
+}
+
+/// `X-Forwarded-For` with the client's address appended.
+fn forwarded_for(req: &HttpRequest) -> String {
+    let mut hops: Vec<String> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect();
+    if let Some(peer) = req.peer_addr() {
+        hops.push(peer.ip().to_string());
+    }
+    hops.join(", ")
+}
+
+/// The request body, cut off (with an error) past the limit; `hit` records that.
+struct Limited<S> {
+    inner: S,
+    seen: u64,
+    max: u64,
+    hit: Rc<Cell<bool>>,
+}
+
+impl<S: Stream<Item = Result<Bytes, PayloadError>> + Unpin> Stream for Limited<S> {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                self.seen += chunk.len() as u64;
+                if self.seen > self.max {
+                    self.hit.set(true);
+                    return Poll::Ready(Some(Err(PayloadError::Overflow)));
+                }
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            other => other,
+        }
+    }
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Proxies one request.
+pub async fn proxy(
+    req: HttpRequest,
+    payload: web::Payload,
+    gateway: web::Data<Gateway>,
+    upstream: web::Data<Upstream>,
+) -> Result<HttpResponse, GatewayError> {
+    let path = normalize(req.path())?;
+    let user = gateway.decide(&req, req.method().as_str(), &path).await?;
+    let identity = user
+        .as_ref()
+        .map(|user| identity::headers(user, gateway.forward_claims))
+        .unwrap_or_default();
+    let target = match req.query_string() {
+        "" => path,
+        query => format!("{path}?{query}"),
+    };
+    if ws::is_upgrade(&req) {
+        return ws::forward(&req, payload, &upstream, &target, identity).await;
+    }
+    let declared = content_length(req.headers());
+    if declared.is_some_and(|len| len > upstream.max_body_bytes) {
+        return Err(GatewayError::PayloadTooLarge);
+    }
+
+    let mut forwarded = upstream
+        .client
+        .request(req.method().clone(), format!("{}{target}", upstream.origin))
+        .no_decompress()
+        .timeout(upstream.timeout);
+    let skip = hop_by_hop(req.headers());
+    for (name, value) in req.headers() {
+        let owned_here = matches!(
+            name.as_str(),
+            "host"
+                | "content-length"
+                | "x-forwarded-for"
+                | "x-forwarded-proto"
+                | "x-forwarded-host"
+        );
+        if !owned_here && !skip.contains(name) {
+            forwarded = forwarded.append_header((name.clone(), value.clone()));
+        }
+    }
+    forwarded = forwarded.insert_header(("x-forwarded-for", forwarded_for(&req)));
+    let connection = req.connection_info().clone();
+    forwarded = forwarded.insert_header(("x-forwarded-proto", connection.scheme().to_string()));
+    if let Some(host) = req.headers().get(header::HOST) {
+        forwarded = forwarded.insert_header(("x-forwarded-host", host.clone()));
+    }
+    for (name, value) in identity {
+        forwarded = forwarded.insert_header((name, value));
+    }
+
+    let hit = Rc::new(Cell::new(false));
+    let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
+    let started = Instant::now();
+    let sent = match (declared, chunked) {
+        (Some(len), _) if len > 0 => {
+            let body = Limited {
+                inner: payload,
+                seen: 0,
+                max: upstream.max_body_bytes,
+                hit: hit.clone(),
+            };
+            forwarded.send_body(SizedStream::new(len, body)).await
+        }
+        (_, true) => {
+            let body = Limited {
+                inner: payload,
+                seen: 0,
+                max: upstream.max_body_bytes,
+                hit: hit.clone(),
+            };
+            forwarded.send_stream(body).await
+        }
+        _ => forwarded.send().await,
+    };
+    let response = match sent {
+        Ok(response) => response,
+        Err(e) => {
+            upstream
+                .metrics
+                .upstream_request(None, started.elapsed().as_secs_f64());
+            return Err(match e {
+                _ if hit.get() => GatewayError::PayloadTooLarge,
+                SendRequestError::Timeout | SendRequestError::Connect(ConnectError::Timeout) => {
+                    GatewayError::UpstreamTimeout
+                }
+                other => GatewayError::UpstreamUnavailable(other.to_string()),
+            });
+        }
+    };
+    upstream.metrics.upstream_request(
+        Some(response.status().as_u16()),
+        started.elapsed().as_secs_f64(),
+    );
+    Ok(relay(&req, response))
+}
+
+/// The upstream's answer, as the client's response.
+fn relay(
+    req: &HttpRequest,
+    response: awc::ClientResponse<
+        impl Stream<Item = Result<Bytes, PayloadError>> + Unpin + 'static,
+    >,
+) -> HttpResponse {
+    let status = response.status();
+    let mut out = HttpResponse::build(status);
+    let skip = hop_by_hop(response.headers());
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_LENGTH && !skip.contains(name) {
+            out.append_header((name.clone(), value.clone()));
+        }
+    }
+    let no_body = req.method() == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    if no_body {
+        if let Some(len) = response.headers().get(header::CONTENT_LENGTH).cloned() {
+            out.insert_header((header::CONTENT_LENGTH, len));
+        }
+        return out.finish();
+    }
+    match content_length(response.headers()) {
+        Some(len) => out.no_chunking(len).body(SizedStream::new(len, response)),
+        None => out.body(BodyStream::new(response)),
+    }
+}
