@@ -453,11 +453,6 @@ fn dev_refuses_to_start_in_production() {
     assert!(output.stdout.is_empty(), "no banner, no token");
 }
 
-/// Whether an environment variable is set to something that means "yes".
-fn is_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
 fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
 }

@@ -187,6 +187,15 @@ impl Authenticator {
         result.map_err(|r| r.error)
     }
 
+    /// Like [`Authenticator::authenticate`], but a request without any token is
+    /// `Ok(None)` and is not reported: for routes where signing in is optional.
+    pub async fn try_authenticate(&self, req: &HttpRequest) -> Result<Option<AuthUser>, AuthError> {
+        match self.inner.sources.find(req) {
+            Err(AuthError::MissingToken) => Ok(None),
+            _ => self.authenticate(req).await.map(Some),
+        }
+    }
+
     /// Resolves once tokens can be checked: at once without a JWKS, else after the
     /// first successful fetch.
     pub async fn ready(&self) {

@@ -37,7 +37,7 @@ pub async fn eventually<F: FnMut() -> bool>(timeout: Duration, mut check: F) -> 
 /// Ends a test that needs a component this machine lacks: a notice locally, a failure
 /// when `CI` is set (CI must have every component).
 pub fn skip_without(component: &str, test: &str) {
-    if std::env::var_os("CI").is_some() {
+    if is_ci() {
         panic!("{test}: {component} is required when CI is set");
     }
     eprintln!("skipping {test}: {component} is not available");
@@ -46,4 +46,9 @@ pub fn skip_without(component: &str, test: &str) {
 /// [`skip_without`] for PostgreSQL (`TEST_DATABASE_URL`).
 pub fn skip_without_postgres(test: &str) {
     skip_without("PostgreSQL (TEST_DATABASE_URL)", test);
+}
+
+/// Whether `CI` is set to something that means "yes".
+pub fn is_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
 }
