@@ -119,7 +119,14 @@ mod tests {
     use serde_json::json;
 
     fn header(typ: Option<&str>, cat: Option<&str>) -> JoseHeader {
-        serde_json::from_value(json!({"alg": "RS256", "typ": typ, "cat": cat})).unwrap()
+        let mut header = json!({"alg": "RS256"});
+        if let Some(typ) = typ {
+            header["typ"] = json!(typ);
+        }
+        if let Some(cat) = cat {
+            header["cat"] = json!(cat);
+        }
+        serde_json::from_value(header).unwrap()
     }
 
     fn claims(sub: &str) -> Claims {

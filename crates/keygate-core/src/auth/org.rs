@@ -113,14 +113,17 @@ fn v2(all: &Map<String, Value>) -> Option<Org> {
     })
 }
 
-/// Features of `fea` whose scope includes the organization (`o:`, `uo:`…), in order.
-/// Entries without a name keep their place so indexes stay aligned with `fpm`.
+/// Features of `fea` whose scope includes the organization (`o:`, `ou:` or `uo:`, as
+/// Clerk's SDK reads them: the scope is what precedes the first `:`, the name all that
+/// follows), in order. Entries without a name keep their place so indexes stay aligned
+/// with `fpm`; entries without a scope are skipped.
 fn org_scoped_features(fea: Option<&str>) -> Vec<Option<&str>> {
     let Some(fea) = fea else { return Vec::new() };
     fea.split(',')
         .map(str::trim)
-        .filter(|f| f.split(':').next().is_some_and(|scope| scope.contains('o')))
-        .map(|f| f.split(':').nth(1).filter(|name| !name.is_empty()))
+        .filter_map(|f| f.split_once(':'))
+        .filter(|(scope, _)| matches!(*scope, "o" | "ou" | "uo"))
+        .map(|(_, name)| Some(name).filter(|name| !name.is_empty()))
         .collect()
 }
 
@@ -226,6 +229,13 @@ mod tests {
         // An unreadable entry grants nothing but keeps the others aligned.
         let got = decode_permissions(&features, Some("read,manage"), Some("x,2"));
         assert_eq!(got, vec!["org:invoices:manage"]);
+    }
+
+    #[test]
+    fn only_the_org_scopes_clerk_knows_count() {
+        let features = org_scoped_features(Some("foo:a, org:b, ou:c, x, o:d:e, :f, o:, u:g, uo:h"));
+        // foo/org are not org scopes; "x" and ":f" have none; "o:d:e" names "d:e".
+        assert_eq!(features, vec![Some("c"), Some("d:e"), None, Some("h")]);
     }
 
     #[test]

@@ -37,14 +37,19 @@ pub struct JoseHeader {
     #[serde(default)]
     pub kid: Option<String>,
     /// The token type: `JWT`, or `at+jwt` for an OAuth access token, when present.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_string")]
     pub typ: Option<String>,
     /// Clerk's token category.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_string")]
     pub cat: Option<String>,
     /// Critical extensions; keygate understands none.
     #[serde(default)]
     pub crit: Option<serde_json::Value>,
+}
+
+/// A header parameter that, when present, must be a string: `null` is not absent.
+fn present_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(d).map(Some)
 }
 
 /// Splits a compact JWS and checks its header's form (not its signature).
@@ -67,6 +72,11 @@ pub fn parse(token: &str) -> Result<RawToken<'_>, Rejection> {
     let header_json = URL_SAFE_NO_PAD
         .decode(header)
         .map_err(|_| malformed("the header is not base64url"))?;
+    // serde_json does not check the UTF-8 of strings it skips; the header is JSON
+    // text, so all of it must be UTF-8 (as the payload must).
+    if std::str::from_utf8(&header_json).is_err() {
+        return Err(malformed("the header is not UTF-8"));
+    }
     // serde would read a JSON array positionally into the struct; a header is an object.
     if header_json.trim_ascii_start().first() != Some(&b'{') {
         return Err(malformed("the header is not a JSON object"));
@@ -135,14 +145,26 @@ mod tests {
             r#"{"alg":"RS256","typ":5}"#,
             r#"{"typ":"JWT"}"#,
             r#"["alg"]"#,
+            r#"{"alg":"RS256","typ":null}"#,
+            r#"{"alg":"RS256","cat":null}"#,
         ] {
             assert_eq!(
                 parse(&format!("{}.{payload}.sig", b64(header)))
                     .unwrap_err()
                     .error,
-                AuthError::MalformedToken
+                AuthError::MalformedToken,
+                "{header}"
             );
         }
+        // Invalid UTF-8 in a parameter keygate does not read is still not JSON text.
+        let mut bad = br#"{"alg":"RS256","x":""#.to_vec();
+        bad.extend([0xff, b'"', b'}']);
+        assert_eq!(
+            parse(&format!("{}.{payload}.sig", URL_SAFE_NO_PAD.encode(&bad)))
+                .unwrap_err()
+                .error,
+            AuthError::MalformedToken
+        );
         for token in [
             "a.b",
             "a.b.c.d",
