@@ -191,8 +191,16 @@ impl Application {
                         if let Some(state) = webhooks.clone() {
                             clerk_webhooks::configure(state)(cfg);
                         }
+                        // Two resources rather than one with two patterns: a pattern set
+                        // is matched as a regex set on every request, a lone static
+                        // pattern by comparison.
                         cfg.service(
-                            web::resource([forward_auth::PATH, "/auth/{tail:.*}"])
+                            web::resource(forward_auth::PATH)
+                                .app_data(routes::RouteLabel(forward_auth::PATH))
+                                .to(forward_auth::forward_auth),
+                        )
+                        .service(
+                            web::resource("/auth/{tail:.*}")
                                 .app_data(routes::RouteLabel(forward_auth::PATH))
                                 .to(forward_auth::forward_auth),
                         );

@@ -85,38 +85,47 @@ impl Upstream {
     }
 }
 
-/// The names a set of headers says are hop-by-hop: the fixed list and the `Connection` tokens.
-fn hop_by_hop(headers: &HeaderMap) -> Vec<HeaderName> {
-    let mut names: Vec<HeaderName> = HOP_BY_HOP
-        .iter()
-        .map(|n| HeaderName::from_static(n))
-        .collect();
-    for value in headers.get_all(header::CONNECTION) {
-        if let Ok(value) = value.to_str() {
-            names.extend(
-                value
-                    .split(',')
-                    .map(str::trim)
-                    .filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok()),
-            );
-        }
+/// Which headers of a message are hop-by-hop: the fixed list and the names its
+/// `Connection` headers list (read once; most messages have none).
+struct HopByHop {
+    listed: Vec<HeaderName>,
+}
+
+impl HopByHop {
+    fn of(headers: &HeaderMap) -> HopByHop {
+        let listed = headers
+            .get_all(header::CONNECTION)
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+            .collect();
+        HopByHop { listed }
     }
-    names
+
+    fn contains(&self, name: &HeaderName) -> bool {
+        HOP_BY_HOP.contains(&name.as_str()) || self.listed.contains(name)
+    }
 }
 
 /// `X-Forwarded-For` with the client's address appended.
 fn forwarded_for(req: &HttpRequest) -> String {
-    let mut hops: Vec<String> = req
+    let peer = req.peer_addr().map(|peer| peer.ip().to_string());
+    let mut hops = req
         .headers()
         .get_all("x-forwarded-for")
         .filter_map(|v| v.to_str().ok())
-        .map(|v| v.trim().to_string())
+        .map(str::trim)
         .filter(|v| !v.is_empty())
-        .collect();
-    if let Some(peer) = req.peer_addr() {
-        hops.push(peer.ip().to_string());
+        .peekable();
+    if hops.peek().is_none() {
+        return peer.unwrap_or_default();
     }
-    hops.join(", ")
+    let mut out = hops.collect::<Vec<_>>().join(", ");
+    if let Some(peer) = peer {
+        out.push_str(", ");
+        out.push_str(&peer);
+    }
+    out
 }
 
 /// The request body, cut off (with an error) past the limit; `hit` records that.
@@ -182,7 +191,7 @@ pub async fn proxy(
         .request(req.method().clone(), format!("{}{target}", upstream.origin))
         .no_decompress()
         .timeout(upstream.timeout);
-    let skip = hop_by_hop(req.headers());
+    let skip = HopByHop::of(req.headers());
     for (name, value) in req.headers() {
         let owned_here = matches!(
             name.as_str(),
@@ -197,8 +206,8 @@ pub async fn proxy(
         }
     }
     forwarded = forwarded.insert_header(("x-forwarded-for", forwarded_for(&req)));
-    let connection = req.connection_info().clone();
-    forwarded = forwarded.insert_header(("x-forwarded-proto", connection.scheme().to_string()));
+    let scheme = req.connection_info().scheme().to_string();
+    forwarded = forwarded.insert_header(("x-forwarded-proto", scheme));
     if let Some(host) = req.headers().get(header::HOST) {
         forwarded = forwarded.insert_header(("x-forwarded-host", host.clone()));
     }
@@ -261,7 +270,7 @@ fn relay(
 ) -> HttpResponse {
     let status = response.status();
     let mut out = HttpResponse::build(status);
-    let skip = hop_by_hop(response.headers());
+    let skip = HopByHop::of(response.headers());
     for (name, value) in response.headers() {
         if name != header::CONTENT_LENGTH && !skip.contains(name) {
             out.append_header((name.clone(), value.clone()));

@@ -41,18 +41,18 @@ pub enum Opaque {
 impl Opaque {
     /// The opaque kind of `token`: one of the prefixes, and not shaped like a JWT.
     pub fn of(token: &str) -> Option<Opaque> {
-        if token.bytes().filter(|b| *b == b'.').count() == 2 {
-            return None;
-        }
-        if token.starts_with("mt_") {
-            Some(Opaque::M2m)
+        let kind = if token.starts_with("mt_") {
+            Opaque::M2m
         } else if token.starts_with("oat_") {
-            Some(Opaque::OAuth)
+            Opaque::OAuth
         } else if token.starts_with("ak_") {
-            Some(Opaque::ApiKey)
+            Opaque::ApiKey
         } else {
-            None
-        }
+            return None;
+        };
+        // A JWT that merely starts with a prefix is still a JWT. Counted only after a
+        // prefix matched: a session token never pays for the scan.
+        (token.bytes().filter(|b| *b == b'.').count() != 2).then_some(kind)
     }
 
     /// The token type it is.
