@@ -15,16 +15,19 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use tokio::task::JoinHandle;
+use tracing_actix_web::TracingLogger;
 
 use super::config::Config;
 use super::dev::DevIssuer;
 use super::gateway::proxy::{self, Upstream};
 use super::gateway::{Gateway, forward_auth, identity};
 use super::metrics::{Metrics, ServiceObserver};
+use super::request_id;
 use super::routes::{self, AppState};
 use super::store::revocations::{RevocationSet, spawn_revocation_sync};
 use super::store::users::UserTracker;
 use super::store::{Store, StoreError};
+use super::telemetry::span::RequestSpan;
 use super::webhooks::clerk::{self as clerk_webhooks, WebhookState};
 use crate::{Authenticator, ConfigError};
 
@@ -32,9 +35,6 @@ use crate::{Authenticator, ConfigError};
 pub const REVOCATION_SYNC_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a graceful shutdown waits for in-flight requests.
 pub const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
-/// After a shutdown signal, how long the service keeps serving with `/readyz` at 503
-/// before it stops accepting, so load balancers take it out of rotation first.
-pub const DRAIN_DELAY: Duration = Duration::from_secs(2);
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +66,7 @@ pub struct Application {
     authenticator: Authenticator,
     server: Server,
     draining: Arc<AtomicBool>,
+    drain_delay: Duration,
     background: Vec<JoinHandle<()>>,
     handle_signals: bool,
 }
@@ -132,6 +133,7 @@ impl Application {
             store: store.clone(),
             metrics,
             draining: draining.clone(),
+            readyz_database: server.readyz_database,
         });
         let webhooks = server.webhook_secret.clone().map(|secret| WebhookState {
             secret,
@@ -164,8 +166,12 @@ impl Application {
                 .app_data(gateway.clone())
                 .wrap(challenge)
                 .wrap(from_fn(routes::record_duration))
-                // Outermost: no handler, guard or upstream ever sees a client's X-Auth-*.
+                .wrap(TracingLogger::<RequestSpan>::new())
+                // No handler, guard or upstream ever sees a client's X-Auth-*.
                 .wrap(from_fn(identity::strip_client_identity))
+                // Outermost: the id exists before the request span and is on every
+                // response, errors included.
+                .wrap(from_fn(request_id::assign))
                 .configure(|cfg| match &upstream {
                     // keygate's own routes move under /_keygate/; the rest goes upstream.
                     Some(origin) => {
@@ -248,6 +254,7 @@ impl Application {
             authenticator: ready_check,
             server: http,
             draining,
+            drain_delay: server.shutdown_drain,
             background: vec![revocation_sync, user_writer],
             handle_signals: server.handle_signals,
         })
@@ -269,7 +276,7 @@ impl Application {
     }
 
     /// Serves until the server is stopped — by SIGTERM or SIGINT when signals are
-    /// handled (then `/readyz` answers 503 for [`DRAIN_DELAY`] before in-flight
+    /// handled (then `/readyz` answers 503 for `SHUTDOWN_DRAIN_SECS` before in-flight
     /// requests drain), or through [`Application::handle`] — then ends the background
     /// work and returns.
     pub async fn run_until_stopped(self) -> Result<(), StartError> {
@@ -278,6 +285,7 @@ impl Application {
             authenticator: _,
             server,
             draining,
+            drain_delay,
             background,
             handle_signals,
         } = self;
@@ -285,7 +293,7 @@ impl Application {
             let handle = server.handle();
             actix_rt::spawn(async move {
                 shutdown_signal().await;
-                drain(draining, handle).await;
+                drain(draining, drain_delay, handle).await;
             });
         }
         let result = server.await.map_err(|source| StartError::Bind {
@@ -299,13 +307,13 @@ impl Application {
     }
 }
 
-async fn drain(draining: Arc<AtomicBool>, handle: ServerHandle) {
+async fn drain(draining: Arc<AtomicBool>, delay: Duration, handle: ServerHandle) {
     draining.store(true, Ordering::SeqCst);
     tracing::info!(
         "shutdown requested: /readyz now 503, stopping in {}s, then draining in-flight requests (up to {SHUTDOWN_TIMEOUT_SECS}s)",
-        DRAIN_DELAY.as_secs()
+        delay.as_secs()
     );
-    tokio::time::sleep(DRAIN_DELAY).await;
+    tokio::time::sleep(delay).await;
     handle.stop(true).await;
     tracing::info!("shutdown complete");
 }

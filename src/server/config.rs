@@ -7,12 +7,14 @@
 //! secret into an error message.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use crate::clock::SharedClock;
 use crate::config::env::Env;
 use crate::{AuthenticatorBuilder, ConfigError};
 
 use super::gateway::GatewayConfig;
+use super::telemetry::TelemetryConfig;
 use super::webhooks::svix;
 
 /// Log line format chosen by `LOG_FORMAT`.
@@ -27,7 +29,7 @@ pub enum LogFormat {
 /// Everything the service needs besides verification.
 #[derive(Clone)]
 pub struct ServerConfig {
-    /// `BIND_ADDR`.
+    /// `BIND_ADDR`, else `0.0.0.0:$PORT` when `PORT` is set, else `127.0.0.1:8080`.
     pub bind_addr: SocketAddr,
     /// `WORKERS`.
     pub workers: usize,
@@ -44,6 +46,12 @@ pub struct ServerConfig {
     pub production: bool,
     /// Whether SIGTERM/SIGINT start a graceful shutdown (the binary: yes; tests: no).
     pub handle_signals: bool,
+    /// `READYZ_DATABASE`: whether an unreachable database makes `/readyz` 503.
+    pub readyz_database: bool,
+    /// `SHUTDOWN_DRAIN_SECS`: how long `/readyz` is 503 before the server stops accepting.
+    pub shutdown_drain: Duration,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` and friends: span export, when configured.
+    pub telemetry: Option<TelemetryConfig>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -60,6 +68,9 @@ impl std::fmt::Debug for ServerConfig {
                 &self.webhook_secret.as_ref().map(|_| "[redacted]"),
             )
             .field("log_format", &self.log_format)
+            .field("readyz_database", &self.readyz_database)
+            .field("shutdown_drain", &self.shutdown_drain)
+            .field("telemetry", &self.telemetry)
             .finish_non_exhaustive()
     }
 }
@@ -93,6 +104,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://keygate.db?mode=rwc";
 /// Every variable the service reads beyond the library's, for documentation checks.
 pub const SERVER_VARIABLES: &[&str] = &[
     "BIND_ADDR",
+    "PORT",
     "WORKERS",
     "DATABASE_URL",
     "CLERK_WEBHOOK_SECRET",
@@ -100,6 +112,12 @@ pub const SERVER_VARIABLES: &[&str] = &[
     "RUST_LOG",
     "LOG_FORMAT",
     "APP_ENV",
+    "READYZ_DATABASE",
+    "SHUTDOWN_DRAIN_SECS",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_SERVICE_NAME",
+    "OTEL_BSP_MAX_QUEUE_SIZE",
 ];
 
 impl Config {
@@ -116,6 +134,9 @@ impl Config {
         let server = ServerConfig::read(&env)?;
         let gateway = GatewayConfig::read(&env)?;
         let auth = AuthenticatorBuilder::from_lookup(&env.0)?;
+        // Before anything is opened: a key setup that cannot work is a configuration
+        // error, not a database one that happens to come first.
+        auth.validate()?;
         Ok(Config {
             auth,
             server,
@@ -128,16 +149,7 @@ impl Config {
 impl ServerConfig {
     /// The server variables of `env`.
     pub fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<ServerConfig, ConfigError> {
-        let bind_raw = env
-            .get("BIND_ADDR")
-            .unwrap_or_else(|| "127.0.0.1:8080".into());
-        let bind_addr = bind_raw.parse::<SocketAddr>().map_err(|e| {
-            ConfigError::caused_by(
-                "BIND_ADDR",
-                format!("expected host:port with an IP address, got {bind_raw:?}"),
-                e,
-            )
-        })?;
+        let bind_addr = bind_addr(env)?;
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
@@ -164,7 +176,37 @@ impl ServerConfig {
                 .get("APP_ENV")
                 .is_some_and(|v| v.eq_ignore_ascii_case("production")),
             handle_signals: true,
+            readyz_database: env.flag("READYZ_DATABASE", true)?,
+            shutdown_drain: env.seconds("SHUTDOWN_DRAIN_SECS", 2, 0)?,
+            telemetry: TelemetryConfig::read(env)?,
         })
+    }
+}
+
+/// `BIND_ADDR`; else all interfaces on `PORT` (what container platforms set); else the
+/// loopback default.
+fn bind_addr<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<SocketAddr, ConfigError> {
+    if let Some(raw) = env.get("BIND_ADDR") {
+        return raw.parse::<SocketAddr>().map_err(|e| {
+            ConfigError::caused_by(
+                "BIND_ADDR",
+                format!("expected host:port with an IP address, got {raw:?}"),
+                e,
+            )
+        });
+    }
+    match env.get("PORT") {
+        Some(raw) => raw
+            .parse::<u16>()
+            .map(|port| SocketAddr::from(([0, 0, 0, 0], port)))
+            .map_err(|e| {
+                ConfigError::caused_by(
+                    "PORT",
+                    format!("expected a port number (0-65535), got {raw:?}"),
+                    e,
+                )
+            }),
+        None => Ok(SocketAddr::from(([127, 0, 0, 1], 8080))),
     }
 }
 
@@ -271,6 +313,41 @@ mod tests {
         assert_eq!(c.server.log_format, LogFormat::Text);
         assert!(c.server.workers >= 1);
         assert!(c.server.webhook_secret.is_none());
+        assert!(c.server.readyz_database);
+        assert_eq!(c.server.shutdown_drain, Duration::from_secs(2));
+        assert!(c.server.telemetry.is_none());
+    }
+
+    #[test]
+    fn port_binds_every_interface_unless_bind_addr_is_set() {
+        let base = ("JWT_SECRET", SECRET);
+        let c = config(&[base, ("PORT", "9000")]).unwrap();
+        assert_eq!(c.server.bind_addr.to_string(), "0.0.0.0:9000");
+        let c = config(&[base, ("PORT", "9000"), ("BIND_ADDR", "127.0.0.1:7000")]).unwrap();
+        assert_eq!(c.server.bind_addr.to_string(), "127.0.0.1:7000");
+        assert_eq!(err(&[base, ("PORT", "http")]).var, "PORT");
+        assert_eq!(err(&[base, ("PORT", "70000")]).var, "PORT");
+    }
+
+    #[test]
+    fn operations_variables_are_read_and_checked() {
+        let base = ("JWT_SECRET", SECRET);
+        let c = config(&[
+            base,
+            ("READYZ_DATABASE", "false"),
+            ("SHUTDOWN_DRAIN_SECS", "0"),
+        ])
+        .unwrap();
+        assert!(!c.server.readyz_database);
+        assert_eq!(c.server.shutdown_drain, Duration::ZERO);
+        assert_eq!(
+            err(&[base, ("READYZ_DATABASE", "maybe")]).var,
+            "READYZ_DATABASE"
+        );
+        assert_eq!(
+            err(&[base, ("SHUTDOWN_DRAIN_SECS", "-1")]).var,
+            "SHUTDOWN_DRAIN_SECS"
+        );
     }
 
     #[test]

@@ -4,20 +4,27 @@
 //!
 //! Records of crates that log through `log` (sqlx, actix) come through the same
 //! subscriber. Nothing here ever formats a token or a secret: callers do not pass them.
+//!
+//! The request span passes the log filter whatever `RUST_LOG` says, so a `warn` line
+//! about a request carries its `request_id` even when `info` is filtered out. With
+//! span export configured, the OpenTelemetry layer sits beside the log layer with a
+//! filter of its own.
 
 use std::fmt;
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
+use tracing_subscriber::filter::{FilterExt, filter_fn};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer};
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use super::config::LogFormat;
+use super::telemetry::{Guard, TelemetryConfig, span};
 use crate::ConfigError;
 
 /// The filter of `RUST_LOG`, checked: a value that does not parse is a configuration
@@ -29,29 +36,43 @@ pub fn filter(directives: Option<&str>) -> Result<EnvFilter, ConfigError> {
         .map_err(|e| ConfigError::caused_by("RUST_LOG", format!("does not parse: {e}"), e))
 }
 
-/// Installs the global subscriber; a second call (tests, an embedder's own) is a no-op.
-pub fn init(format: LogFormat, directives: Option<&str>) -> Result<(), ConfigError> {
-    let filter = filter(directives)?;
-    let registry = tracing_subscriber::registry().with(filter);
-    // Tests and embedders may have installed a subscriber already.
-    let _ = match format {
-        LogFormat::Text => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(std::io::stderr)
-                    .with_ansi(false),
-            )
-            .try_init(),
-        LogFormat::Json => registry
-            .with(SpanFields)
-            .with(
+/// Installs the global subscriber: the log lines, and span export when `telemetry`
+/// says where to. A second call (tests, an embedder's own subscriber) changes nothing.
+/// Keep the returned guard until the service stops, then shut it down.
+pub fn init(
+    format: LogFormat,
+    directives: Option<&str>,
+    telemetry: Option<&TelemetryConfig>,
+) -> Result<Guard, ConfigError> {
+    let requests = filter_fn(|meta| meta.is_span() && meta.name() == span::NAME);
+    let filter = filter(directives)?.or(requests);
+    let logs: Box<dyn Layer<Registry> + Send + Sync> = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Json => SpanFields
+            .and_then(
                 tracing_subscriber::fmt::layer()
                     .with_writer(std::io::stderr)
                     .event_format(JsonLines),
             )
-            .try_init(),
+            .with_filter(filter)
+            .boxed(),
     };
-    Ok(())
+    let (export, guard) = Guard::start(telemetry)?;
+    let layers: Vec<_> = std::iter::once(logs).chain(export).collect();
+    if tracing_subscriber::registry()
+        .with(layers)
+        .try_init()
+        .is_err()
+    {
+        // Someone else's subscriber is in place: nothing of ours would see a span.
+        guard.shutdown();
+        return Ok(Guard::default());
+    }
+    Ok(guard)
 }
 
 /// Span fields kept as JSON in the span's extensions, for [`JsonLines`].

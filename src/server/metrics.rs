@@ -133,6 +133,9 @@ impl Metrics {
         registry.register(Box::new(token_cache_misses.clone()))?;
         registry.register(Box::new(backend_api_total.clone()))?;
         registry.register(Box::new(revocation_sync_failures.clone()))?;
+        if let Some(dropped) = crate::server::telemetry::SPANS_DROPPED.as_ref() {
+            registry.register(Box::new(dropped.clone()))?;
+        }
         let upstream_requests = IntCounterVec::new(
             Opts::new(
                 "keygate_upstream_requests_total",

@@ -12,8 +12,10 @@ pub mod dev;
 pub mod gateway;
 pub mod logging;
 pub mod metrics;
+pub mod request_id;
 pub mod routes;
 pub mod store;
+pub mod telemetry;
 pub mod webhooks;
 
 pub use app::{Application, StartError};

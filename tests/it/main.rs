@@ -24,6 +24,7 @@ mod hs256;
 mod jwks;
 mod mint;
 mod nginx;
+mod observability;
 mod ops;
 mod persistence;
 mod rotation;

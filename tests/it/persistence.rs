@@ -267,6 +267,19 @@ async fn protected_keeps_answering_while_the_database_is_unreachable() {
             "{db}"
         );
         assert_eq!(app.get("/readyz", None).await.status, 200, "{db}");
+        // A replica that keeps its place in the load balancer through an outage.
+        let lenient = spawn_app(&[
+            ("JWT_SECRET", SECRET),
+            ("DATABASE_URL", &url),
+            ("READYZ_DATABASE", "false"),
+        ])
+        .await;
+        let ready = lenient.get("/readyz", None).await;
+        assert_eq!(
+            (ready.status.as_u16(), ready.body),
+            (200, json!({"status": "ready", "database": "ok"})),
+            "{db}"
+        );
 
         drop_postgres_database(&url).await;
 
@@ -297,9 +310,21 @@ async fn protected_keeps_answering_while_the_database_is_unreachable() {
         assert_eq!(ready.status, 503, "{db}: {:?}", ready.body);
         assert_eq!(
             ready.body,
-            json!({"status": "unready", "reason": "database unreachable"}),
+            json!({"status": "unready", "reason": "database unreachable", "database": "unreachable"}),
             "{db}"
         );
+        let ready = lenient.get("/readyz", None).await;
+        assert_eq!(
+            (ready.status.as_u16(), ready.body),
+            (200, json!({"status": "ready", "database": "unreachable"})),
+            "{db}: READYZ_DATABASE=false"
+        );
+        assert_hello(
+            &lenient.get("/protected", Some(&known)).await,
+            "user_known",
+            db,
+        );
+        drop(lenient);
         assert_eq!(app.get("/healthz", None).await.status, 200, "{db}");
 
         // Across several failed revocation reloads, the last known set stays in force

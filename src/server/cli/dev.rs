@@ -23,9 +23,10 @@ pub fn run() -> Result<(), CliError> {
                 .into(),
         ));
     }
-    logging::init(
+    let telemetry = logging::init(
         config.server.log_format,
         config.server.log_filter.as_deref(),
+        config.server.telemetry.as_ref(),
     )?;
 
     // Bind first: with BIND_ADDR on port 0 only the bound socket knows the real port,
@@ -48,7 +49,7 @@ pub fn run() -> Result<(), CliError> {
         issuer.issuer()
     );
 
-    actix_rt::System::new().block_on(async move {
+    let served = actix_rt::System::new().block_on(async move {
         let app = Application::build_on(config, listener, Some(issuer)).await?;
         let authenticator = app.authenticator().clone();
         // The banner waits until the actor has fetched the dev JWKS, so the curl line
@@ -64,5 +65,7 @@ pub fn run() -> Result<(), CliError> {
         });
         app.run_until_stopped().await?;
         Ok(())
-    })
+    });
+    telemetry.shutdown();
+    served
 }

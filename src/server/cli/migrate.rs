@@ -13,7 +13,7 @@ pub fn migrate() -> Result<(), CliError> {
     let env = Env(|k: &str| std::env::var(k).ok());
     let database_url = config::database_url(&env)?;
     let format = ServerConfig::log_format(&env)?;
-    logging::init(format, env.get("RUST_LOG").as_deref())?;
+    let _logging = logging::init(format, env.get("RUST_LOG").as_deref(), None)?;
     actix_rt::System::new().block_on(async move {
         let store = Store::connect(&database_url).await?;
         store.migrate().await?;

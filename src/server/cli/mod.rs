@@ -110,15 +110,18 @@ pub fn main() -> u8 {
 /// `keygate serve`: the service configured by the environment.
 pub fn serve() -> Result<(), CliError> {
     let config = Config::from_env()?;
-    logging::init(
+    let telemetry = logging::init(
         config.server.log_format,
         config.server.log_filter.as_deref(),
+        config.server.telemetry.as_ref(),
     )?;
-    actix_rt::System::new().block_on(async move {
+    let served = actix_rt::System::new().block_on(async move {
         Application::build(config)
             .await?
             .run_until_stopped()
             .await?;
         Ok(())
-    })
+    });
+    telemetry.shutdown();
+    served
 }

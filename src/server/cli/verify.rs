@@ -10,9 +10,10 @@ use crate::{Authenticator, MAX_REFRESH_WAIT};
 /// environment, fetching keys as the service would, and returns its claims.
 pub fn verify(token: &str) -> Result<serde_json::Value, CliError> {
     let config = Config::from_env()?;
-    logging::init(
+    let _logging = logging::init(
         config.server.log_format,
         config.server.log_filter.as_deref(),
+        None,
     )?;
     verify_with(config, token)
 }

@@ -4,7 +4,9 @@
 //! Forwarded: the method, the normalised path and the query, the headers without
 //! hop-by-hop ones (and without the client's `X-Auth-*`, already gone), the body
 //! streamed, `X-Forwarded-For` (appended), `X-Forwarded-Proto`, `X-Forwarded-Host`
-//! and the identity headers; `Authorization` and cookies pass unchanged. The upstream's
+//! and the identity headers; `Authorization` and cookies pass unchanged; `X-Request-Id`
+//! is the request's id, and with span export on, `traceparent` names keygate's
+//! `upstream` span (else the client's passes as it came). The upstream's
 //! status, headers (without hop-by-hop ones) and body come back as they are, streamed.
 //! Each worker has its own client with a keep-alive pool.
 
@@ -22,10 +24,14 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use awc::error::{ConnectError, SendRequestError};
 use futures_util::Stream;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use super::normalize::normalize;
 use super::{Gateway, GatewayError, identity, ws};
 use crate::server::metrics::Metrics;
+use crate::server::request_id::{self, RequestId};
+use crate::server::telemetry;
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1), besides
 /// those a `Connection` header names.
@@ -200,6 +206,7 @@ pub async fn proxy(
                 | "x-forwarded-for"
                 | "x-forwarded-proto"
                 | "x-forwarded-host"
+                | "x-request-id"
         );
         if !owned_here && !skip.contains(name) {
             forwarded = forwarded.append_header((name.clone(), value.clone()));
@@ -214,6 +221,20 @@ pub async fn proxy(
     for (name, value) in identity {
         forwarded = forwarded.insert_header((name, value));
     }
+    if let Some(id) = RequestId::of(&req) {
+        forwarded = forwarded.insert_header((request_id::HEADER, id.as_str()));
+    }
+    let span = tracing::info_span!(
+        "upstream",
+        otel.kind = "client",
+        http.method = %req.method(),
+        http.status_code = Empty,
+    );
+    if let Some(trace) = span.in_scope(telemetry::propagation_headers) {
+        for (name, value) in trace {
+            forwarded = forwarded.insert_header((name, value));
+        }
+    }
 
     let hit = Rc::new(Cell::new(false));
     let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
@@ -226,7 +247,10 @@ pub async fn proxy(
                 max: upstream.max_body_bytes,
                 hit: hit.clone(),
             };
-            forwarded.send_body(SizedStream::new(len, body)).await
+            forwarded
+                .send_body(SizedStream::new(len, body))
+                .instrument(span.clone())
+                .await
         }
         (_, true) => {
             let body = Limited {
@@ -235,9 +259,9 @@ pub async fn proxy(
                 max: upstream.max_body_bytes,
                 hit: hit.clone(),
             };
-            forwarded.send_stream(body).await
+            forwarded.send_stream(body).instrument(span.clone()).await
         }
-        _ => forwarded.send().await,
+        _ => forwarded.send().instrument(span.clone()).await,
     };
     let response = match sent {
         Ok(response) => response,
@@ -254,6 +278,7 @@ pub async fn proxy(
             });
         }
     };
+    span.record("http.status_code", response.status().as_u16());
     upstream.metrics.upstream_request(
         Some(response.status().as_u16()),
         started.elapsed().as_secs_f64(),

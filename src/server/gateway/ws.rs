@@ -11,6 +11,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 
 use super::GatewayError;
 use super::proxy::Upstream;
+use crate::server::request_id;
 
 /// The largest frame relayed either way.
 const MAX_FRAME: usize = 1 << 20;
@@ -41,6 +42,7 @@ pub async fn forward(
         header::SEC_WEBSOCKET_PROTOCOL,
         header::AUTHORIZATION,
         header::COOKIE,
+        request_id::HEADER,
     ] {
         if let Some(value) = req.headers().get(&name) {
             connect = connect.set_header(name, value.clone());

@@ -15,26 +15,43 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// `200 {"status":"ready"}` once keys are loaded (and not past `JWKS_MAX_STALE_SECS`) and
-/// the database answers; else `503 {"status":"unready","reason":…}`.
+/// `200 {"status":"ready","database":"ok"}` once keys are loaded (and not past
+/// `JWKS_MAX_STALE_SECS`) and the database answers; else
+/// `503 {"status":"unready","reason":…}`. With `READYZ_DATABASE=false` an unreachable
+/// database is reported (`"database":"unreachable"`) but keeps the `200`: tokens still
+/// verify in memory, and one database outage should not take every replica out of the
+/// load balancer at once.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let reason = if state.draining.load(Ordering::Relaxed) {
-        Some("shutting down".to_string())
-    } else if let Err(not_ready) = state.authenticator.keys_ready() {
-        Some(not_ready.to_string())
-    } else {
-        match tokio::time::timeout(DATABASE_PING_TIMEOUT, state.store.ping()).await {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => {
-                tracing::warn!("readiness: database ping failed: {e}");
-                Some("database unreachable".to_string())
-            }
-            Err(_) => Some("database unreachable".to_string()),
+    if state.draining.load(Ordering::Relaxed) {
+        return unready("shutting down", None);
+    }
+    if let Err(not_ready) = state.authenticator.keys_ready() {
+        return unready(&not_ready.to_string(), None);
+    }
+    let database = match tokio::time::timeout(DATABASE_PING_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => "ok",
+        Ok(Err(e)) => {
+            tracing::warn!("readiness: database ping failed: {e}");
+            "unreachable"
+        }
+        Err(_) => {
+            tracing::warn!(
+                "readiness: database ping took over {}s",
+                DATABASE_PING_TIMEOUT.as_secs()
+            );
+            "unreachable"
         }
     };
-    match reason {
-        None => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
-        Some(reason) => HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({ "status": "unready", "reason": reason })),
+    if database != "ok" && state.readyz_database {
+        return unready("database unreachable", Some(database));
     }
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "database": database }))
+}
+
+fn unready(reason: &str, database: Option<&str>) -> HttpResponse {
+    let mut body = serde_json::json!({ "status": "unready", "reason": reason });
+    if let Some(database) = database {
+        body["database"] = database.into();
+    }
+    HttpResponse::ServiceUnavailable().json(body)
 }

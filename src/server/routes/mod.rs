@@ -32,6 +32,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Set once shutdown began: `/readyz` answers 503 while requests drain.
     pub draining: Arc<AtomicBool>,
+    /// `READYZ_DATABASE`: whether an unreachable database makes `/readyz` 503.
+    pub readyz_database: bool,
 }
 
 /// Failures of routes other than authentication; 5xx bodies stay generic.

@@ -7,6 +7,8 @@ pub mod backend_api;
 pub mod databases;
 pub mod db;
 pub mod jwks_server;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod poll;
 pub mod process;
 pub mod svix;
@@ -15,7 +17,7 @@ pub mod upstream;
 
 pub use app::{Reply, TestApp, metric_value, spawn_app, spawn_app_with};
 pub use jwks_server::{MockJwks, Mode};
-pub use process::{run_keygate, spawn_keygate};
+pub use process::{run_keygate, spawn_keygate, spawn_keygate_on};
 pub use tokens::*;
 
 use std::time::{Duration, Instant};

@@ -29,13 +29,21 @@ pub fn free_port() -> u16 {
 /// no `.env` is picked up, on a free port with a temp SQLite database.
 pub fn spawn_keygate(args: &[&str], vars: &[(&str, &str)]) -> KeygateProcess {
     let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut all = vec![("BIND_ADDR", bind.as_str())];
+    all.extend_from_slice(vars);
+    spawn_keygate_on(port, args, &all)
+}
+
+/// [`spawn_keygate`] without `BIND_ADDR`: the variables say where it listens, and
+/// `port` is where the tests reach it.
+pub fn spawn_keygate_on(port: u16, args: &[&str], vars: &[(&str, &str)]) -> KeygateProcess {
     let dir = std::env::temp_dir();
     let mut command = Command::new(env!("CARGO_BIN_EXE_keygate"));
     command
         .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
         .env("DATABASE_URL", super::app::temp_sqlite_url())
         .current_dir(&dir)
         .stdin(Stdio::null())
@@ -134,6 +142,8 @@ pub fn run_keygate(args: &[&str], vars: &[(&str, &str)]) -> (i32, String, String
         .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
+        // Never the default keygate.db of the shared temp directory.
+        .env("DATABASE_URL", super::app::temp_sqlite_url())
         .current_dir(std::env::temp_dir());
     for (k, v) in vars {
         command.env(k, v);

@@ -106,6 +106,7 @@ impl MachineTokens {
         let request = self.actor.send(Check {
             kind,
             token: token.into(),
+            cause: tracing::Span::current(),
         });
         match tokio::time::timeout(self.wait, request).await {
             Ok(Ok(answer)) => answer,
@@ -124,6 +125,8 @@ fn unavailable(reason: &'static str) -> Rejection {
 struct Check {
     kind: Opaque,
     token: Box<str>,
+    /// The request's span: the call becomes its child in traces.
+    cause: tracing::Span,
 }
 
 /// The actor that talks to the Backend API.
@@ -157,7 +160,11 @@ impl Actor for BackendApi {
 impl Handler<Check> for BackendApi {
     type Result = ResponseFuture<Answer>;
 
-    fn handle(&mut self, Check { kind, token }: Check, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(
+        &mut self,
+        Check { kind, token, cause }: Check,
+        ctx: &mut Self::Context,
+    ) -> Self::Result {
         if let Some(cached) = self.cache.get(&token)
             && cached.until > self.clock.unix_secs()
         {
@@ -173,7 +180,7 @@ impl Handler<Check> for BackendApi {
                         "the Backend API client is not ready",
                     ))));
                 };
-                let call = call(client, self.config.clone(), kind, token.clone());
+                let call = call(client, self.config.clone(), kind, token.clone(), cause);
                 ctx.spawn(call.into_actor(self).map(move |outcome, actor, _| {
                     actor.finish(token, kind, outcome);
                 }));
@@ -349,9 +356,10 @@ async fn call(
     config: ApiConfig,
     kind: Opaque,
     token: Box<str>,
+    cause: tracing::Span,
 ) -> Outcome {
     let (path, body) = endpoint(kind, &token);
-    let span = tracing::info_span!("backend_api", path);
+    let span = tracing::info_span!(parent: &cause, "backend_api", path);
     async move {
         let sent = client
             .post(format!("{}{path}", config.api_url))

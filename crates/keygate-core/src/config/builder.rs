@@ -402,6 +402,13 @@ impl AuthenticatorBuilder {
         self.algorithms.as_deref()
     }
 
+    /// Checks the settings as [`AuthenticatorBuilder::build`] does, without starting
+    /// anything: for a service that must refuse a configuration that cannot work before
+    /// it opens a database or a port.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.resolve().map(|_| ())
+    }
+
     /// Validates everything and starts the key-rotation actor (when a JWKS is
     /// configured) on the current actix runtime.
     pub fn build(self) -> Result<Authenticator, ConfigError> {

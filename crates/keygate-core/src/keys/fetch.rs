@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use awc::http::header;
 use jsonwebtoken::Algorithm;
-use tracing::Instrument;
 
 use super::PublicKey;
 use super::jwks::{self, JwksError};
@@ -94,17 +93,13 @@ impl JwksFetcher {
         &self.source.url
     }
 
-    /// Fetches and parses the JWKS once.
+    /// Fetches and parses the JWKS once (in the caller's span: the actor gives each
+    /// fetch a `jwks_fetch` span whose parent is the request that caused it).
     pub async fn fetch(&self) -> Result<Fetched, FetchError> {
-        let span = tracing::info_span!("jwks_fetch", url = %self.source.url);
-        async {
-            match tokio::time::timeout(self.timeout, self.fetch_unbounded()).await {
-                Ok(result) => result,
-                Err(_) => Err(FetchError::Timeout(self.timeout)),
-            }
+        match tokio::time::timeout(self.timeout, self.fetch_unbounded()).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::Timeout(self.timeout)),
         }
-        .instrument(span)
-        .await
     }
 
     async fn fetch_unbounded(&self) -> Result<Fetched, FetchError> {

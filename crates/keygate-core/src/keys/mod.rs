@@ -249,7 +249,10 @@ impl KeysHandle {
                 RefreshOutcome::NotFound
             };
         }
-        let request = actor.send(rotation::RefreshFor(kid.to_string()));
+        let request = actor.send(rotation::RefreshFor {
+            kid: kid.to_string(),
+            cause: tracing::Span::current(),
+        });
         match tokio::time::timeout(MAX_REFRESH_WAIT, request).await {
             Ok(Ok(outcome)) => outcome,
             // The actor is gone, or the fetch takes longer than a request may wait.

@@ -20,6 +20,7 @@ use arc_swap::ArcSwap;
 use jsonwebtoken::Algorithm;
 use rand::Rng;
 use tokio::sync::{oneshot, watch};
+use tracing::Instrument;
 
 use super::fetch::{FetchError, Fetched, JwksFetcher, JwksSource};
 use super::{KeySet, KeysHandle, NegativeCache, RefreshOutcome};
@@ -49,7 +50,12 @@ pub struct RotationConfig {
 /// "A request met this `kid`; do you have it?" — the only message requests send.
 #[derive(Debug, Message)]
 #[rtype(result = "RefreshOutcome")]
-pub struct RefreshFor(pub String);
+pub struct RefreshFor {
+    /// The unknown `kid`.
+    pub kid: String,
+    /// The asking request's span: a fetch it starts is its child in traces.
+    pub cause: tracing::Span,
+}
 
 /// The actor owning the JWKS.
 pub struct KeyRotation {
@@ -109,10 +115,13 @@ impl KeyRotation {
         }
     }
 
-    fn start_fetch(&mut self, ctx: &mut Context<Self>) {
+    /// Starts a fetch; `cause` is the span of the request that asked for it (none for
+    /// the schedule's).
+    fn start_fetch(&mut self, ctx: &mut Context<Self>, cause: &tracing::Span) {
         self.fetching = true;
         let fetcher = self.fetcher.clone();
-        let fetch = async move { fetcher.fetch().await };
+        let span = tracing::info_span!(parent: cause, "jwks_fetch", url = %fetcher.url());
+        let fetch = async move { fetcher.fetch().instrument(span).await };
         ctx.spawn(
             fetch
                 .into_actor(self)
@@ -187,7 +196,7 @@ impl KeyRotation {
         self.timer = Some(ctx.spawn(sleep.into_actor(self).map(|(), actor, ctx| {
             actor.timer = None;
             if !actor.fetching {
-                actor.start_fetch(ctx);
+                actor.start_fetch(ctx, &tracing::Span::none());
             }
         })));
     }
@@ -197,14 +206,18 @@ impl Actor for KeyRotation {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.start_fetch(ctx);
+        self.start_fetch(ctx, &tracing::Span::none());
     }
 }
 
 impl Handler<RefreshFor> for KeyRotation {
     type Result = ResponseFuture<RefreshOutcome>;
 
-    fn handle(&mut self, RefreshFor(kid): RefreshFor, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(
+        &mut self,
+        RefreshFor { kid, cause }: RefreshFor,
+        ctx: &mut Self::Context,
+    ) -> Self::Result {
         let current = self.snapshot.load();
         let now = self.clock.now();
         if current.contains(&kid) {
@@ -226,7 +239,7 @@ impl Handler<RefreshFor> for KeyRotation {
             }
             self.last_on_demand = Some(now);
             tracing::debug!("unknown kid: fetching the JWKS");
-            self.start_fetch(ctx);
+            self.start_fetch(ctx, &cause);
         }
         let (sender, receiver) = oneshot::channel();
         self.waiters.push((kid, sender));
