@@ -38,7 +38,14 @@ impl RequestId {
 
     /// A new id: 128 random bits as 32 hex digits.
     pub fn generate() -> RequestId {
-        RequestId(format!("{:032x}", rand::random::<u128>()).into())
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let bits = rand::random::<u128>();
+        let mut out = [0u8; 32];
+        for (i, digit) in out.iter_mut().enumerate() {
+            *digit = HEX[((bits >> (124 - 4 * i)) & 0xf) as usize];
+        }
+        // Hex digits are ASCII.
+        RequestId(String::from_utf8_lossy(&out).into())
     }
 
     /// The id as text.
