@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use keygate::clock::{ManualClock, SharedClock};
+use keygate::clock::{Clock, ManualClock, SharedClock};
 use serde_json::json;
 
 use crate::common::app::Reply;
@@ -187,7 +187,8 @@ async fn the_first_request_creates_the_user_and_repeats_within_a_minute_write_no
         let tok = token(user, "sess_jit");
         assert_eq!(last_seen(&url, user).await, None, "{db}");
 
-        let started = now();
+        // The app's clock, not the system's: the second may have turned since it was made.
+        let started = i64::try_from(clock.unix_secs()).unwrap();
         assert_hello(&app.get("/protected", Some(&tok)).await, user, db);
         // The row is written off the request path.
         poll_until(&format!("{db}: the user's row"), SETTLE, async || {
