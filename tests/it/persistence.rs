@@ -348,9 +348,12 @@ async fn keygate_migrate_creates_the_tables_and_can_run_again() {
             );
         }
         assert_eq!(all_rows(&url).await, (0, 0, 0), "{db}");
-        let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
-            .unwrap()
-            .count();
+        let migrations = std::fs::read_dir(format!(
+            "{}/migrations/{db}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+        .count();
         assert_eq!(
             count_rows(&url, "_sqlx_migrations").await,
             i64::try_from(migrations).unwrap(),
