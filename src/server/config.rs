@@ -7,6 +7,7 @@
 //! secret into an error message.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use crate::clock::SharedClock;
 use crate::config::env::Env;
@@ -33,6 +34,9 @@ pub struct ServerConfig {
     pub workers: usize,
     /// `DATABASE_URL`.
     pub database_url: String,
+    /// `REVOCATION_POLL_SECS`: how often revocations are polled from the database
+    /// (the safety net behind PostgreSQL's notifications).
+    pub revocation_poll: Duration,
     /// `CLERK_WEBHOOK_SECRET` (alias `CLERK_WEBHOOK_SIGNING_SECRET`), decoded: enables
     /// `POST /webhooks/clerk`.
     pub webhook_secret: Option<Vec<u8>>,
@@ -59,6 +63,7 @@ impl std::fmt::Debug for ServerConfig {
                 "webhook_secret",
                 &self.webhook_secret.as_ref().map(|_| "[redacted]"),
             )
+            .field("revocation_poll", &self.revocation_poll)
             .field("log_format", &self.log_format)
             .finish_non_exhaustive()
     }
@@ -87,6 +92,9 @@ impl std::fmt::Debug for Config {
     }
 }
 
+/// `REVOCATION_POLL_SECS` unless set.
+pub const DEFAULT_REVOCATION_POLL_SECS: u64 = 5;
+
 /// The embedded SQLite file, unless `DATABASE_URL` says otherwise.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://keygate.db?mode=rwc";
 
@@ -95,6 +103,7 @@ pub const SERVER_VARIABLES: &[&str] = &[
     "BIND_ADDR",
     "WORKERS",
     "DATABASE_URL",
+    "REVOCATION_POLL_SECS",
     "CLERK_WEBHOOK_SECRET",
     "CLERK_WEBHOOK_SIGNING_SECRET",
     "RUST_LOG",
@@ -142,6 +151,8 @@ impl ServerConfig {
             .map(|n| n.get())
             .unwrap_or(1);
         let workers = env.number("WORKERS", cores, 1)?;
+        let revocation_poll =
+            env.seconds("REVOCATION_POLL_SECS", DEFAULT_REVOCATION_POLL_SECS, 1)?;
 
         let webhook_secret =
             match env.get_alias("CLERK_WEBHOOK_SECRET", "CLERK_WEBHOOK_SIGNING_SECRET", true) {
@@ -157,6 +168,7 @@ impl ServerConfig {
             bind_addr,
             workers,
             database_url: database_url(env)?,
+            revocation_poll,
             webhook_secret,
             log_format,
             log_filter: env.get("RUST_LOG"),
@@ -271,6 +283,7 @@ mod tests {
         assert_eq!(c.server.log_format, LogFormat::Text);
         assert!(c.server.workers >= 1);
         assert!(c.server.webhook_secret.is_none());
+        assert_eq!(c.server.revocation_poll, Duration::from_secs(5));
     }
 
     #[test]
@@ -278,6 +291,17 @@ mod tests {
         let base = ("JWT_SECRET", SECRET);
         assert_eq!(err(&[base, ("WORKERS", "0")]).var, "WORKERS");
         assert_eq!(err(&[base, ("WORKERS", "abc")]).var, "WORKERS");
+        assert_eq!(
+            err(&[base, ("REVOCATION_POLL_SECS", "0")]).var,
+            "REVOCATION_POLL_SECS"
+        );
+        assert_eq!(
+            config(&[base, ("REVOCATION_POLL_SECS", "1")])
+                .unwrap()
+                .server
+                .revocation_poll,
+            Duration::from_secs(1)
+        );
         assert_eq!(err(&[base, ("BIND_ADDR", "localhost")]).var, "BIND_ADDR");
         assert_eq!(err(&[base, ("LOG_FORMAT", "xml")]).var, "LOG_FORMAT");
         assert_eq!(

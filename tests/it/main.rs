@@ -26,6 +26,7 @@ mod mint;
 mod nginx;
 mod ops;
 mod persistence;
+mod replicas;
 mod rotation;
 mod vectors;
 mod webhooks;

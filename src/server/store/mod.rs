@@ -23,7 +23,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{AnyConnection, AnyPool, Connection};
 
 pub use listener::RevocationListener;
-pub use revocations::{RevocationSet, spawn_revocation_sync};
+pub use revocations::{RevocationSet, SyncObserver, spawn_revocation_sync};
 pub use users::UserTracker;
 
 /// The connection pool. Cheap to clone: clones share the pool.
