@@ -7,6 +7,8 @@
 //! by the incremental poll, so a lost notification (the connection dropped, or the
 //! replica was reconnecting) only delays a revocation until the next poll.
 
+use std::time::Duration;
+
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 
 use super::{ACQUIRE_TIMEOUT, StoreError};
@@ -22,6 +24,9 @@ pub const REVOCATION_CHANNEL: &str = channel!();
 
 /// Sent in the writing transaction; PostgreSQL delivers it at commit.
 pub(super) const NOTIFY_SQL: &str = concat!("NOTIFY ", channel!());
+
+/// Longest wait for a listening connection to open and subscribe.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The `application_name` of every listening connection, so operators (and tests)
 /// can find them in `pg_stat_activity`.
@@ -45,6 +50,14 @@ impl RevocationListener {
     /// Opens a connection and subscribes it; returns once `LISTEN` has been acknowledged,
     /// so every commit after this call wakes [`RevocationListener::next`].
     pub(super) async fn connect(options: &PgConnectOptions) -> Result<Self, StoreError> {
+        // The pool bounds opening the connection, but not the LISTEN on a connection
+        // whose network went away right after it opened.
+        tokio::time::timeout(CONNECT_TIMEOUT, Self::subscribe(options))
+            .await
+            .map_err(|_| StoreError::ListenerLost)?
+    }
+
+    async fn subscribe(options: &PgConnectOptions) -> Result<Self, StoreError> {
         // A pool of its own, of one connection, because PgListener is built on one;
         // it dies with the listener.
         let pool = PgPoolOptions::new()

@@ -78,8 +78,9 @@ pub enum StoreError {
     /// Applying the migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    /// The connection listening for revocations was closed or stopped answering.
-    #[error("the listening connection was lost")]
+    /// The connection listening for revocations was closed, stopped answering, or
+    /// could not be opened in time.
+    #[error("the listening connection was lost or timed out")]
     ListenerLost,
 }
 
