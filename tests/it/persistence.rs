@@ -325,7 +325,7 @@ async fn protected_keeps_answering_while_the_database_is_unreachable() {
         let failures = "keygate_revocation_sync_failures_total";
         let deadline = Instant::now() + SETTLE;
         while app.metric(failures).await < 3.0 {
-            assert!(Instant::now() < deadline, "{db}: reloads never failed");
+            assert!(Instant::now() < deadline, "{db}: polls never failed");
             assert_hello(&app.get("/protected", Some(&known)).await, "user_known", db);
             assert_revoked(&app.get("/protected", Some(&revoked)).await, db);
             tokio::time::sleep(Duration::from_millis(100)).await;
