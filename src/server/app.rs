@@ -31,8 +31,6 @@ use super::telemetry::span::RequestSpan;
 use super::webhooks::clerk::{self as clerk_webhooks, WebhookState};
 use crate::{Authenticator, ConfigError};
 
-/// How often each process reloads revoked sessions from the database.
-pub const REVOCATION_SYNC_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a graceful shutdown waits for in-flight requests.
 pub const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 
@@ -103,18 +101,17 @@ impl Application {
         let store = Store::connect(&server.database_url).await?;
         store.migrate().await?;
         let revocations = RevocationSet::default();
-        // Loaded before the server can accept a request: the sync loop's first
-        // reload runs in the background, and until it lands a restarted replica
-        // would accept tokens of sessions revoked before the restart.
+        // Loaded before the server can accept a request: the sync loop's polls run
+        // in the background, and until they caught up a restarted replica would
+        // accept tokens of sessions revoked before the restart.
         let now = i64::try_from(clock.unix_secs()).unwrap_or(i64::MAX);
-        revocations.reload(&store, now).await?;
-        let sync_metrics = metrics.clone();
+        revocations.load(&store, now).await?;
         let revocation_sync = spawn_revocation_sync(
             store.clone(),
             revocations.clone(),
-            REVOCATION_SYNC_INTERVAL,
+            server.revocation_poll,
             clock.clone(),
-            move |ok| sync_metrics.revocation_sync(ok),
+            metrics.clone(),
         );
         let (users, user_writer) = UserTracker::spawn(store.clone());
         let authenticator = auth

@@ -35,6 +35,9 @@ pub struct ServerConfig {
     pub workers: usize,
     /// `DATABASE_URL`.
     pub database_url: String,
+    /// `REVOCATION_POLL_SECS`: how often revocations are polled from the database
+    /// (the safety net behind PostgreSQL's notifications).
+    pub revocation_poll: Duration,
     /// `CLERK_WEBHOOK_SECRET` (alias `CLERK_WEBHOOK_SIGNING_SECRET`), decoded: enables
     /// `POST /webhooks/clerk`.
     pub webhook_secret: Option<Vec<u8>>,
@@ -67,6 +70,7 @@ impl std::fmt::Debug for ServerConfig {
                 "webhook_secret",
                 &self.webhook_secret.as_ref().map(|_| "[redacted]"),
             )
+            .field("revocation_poll", &self.revocation_poll)
             .field("log_format", &self.log_format)
             .field("readyz_database", &self.readyz_database)
             .field("shutdown_drain", &self.shutdown_drain)
@@ -98,6 +102,9 @@ impl std::fmt::Debug for Config {
     }
 }
 
+/// `REVOCATION_POLL_SECS` unless set.
+pub const DEFAULT_REVOCATION_POLL_SECS: u64 = 5;
+
 /// The embedded SQLite file, unless `DATABASE_URL` says otherwise.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://keygate.db?mode=rwc";
 
@@ -107,6 +114,7 @@ pub const SERVER_VARIABLES: &[&str] = &[
     "PORT",
     "WORKERS",
     "DATABASE_URL",
+    "REVOCATION_POLL_SECS",
     "CLERK_WEBHOOK_SECRET",
     "CLERK_WEBHOOK_SIGNING_SECRET",
     "RUST_LOG",
@@ -154,6 +162,8 @@ impl ServerConfig {
             .map(|n| n.get())
             .unwrap_or(1);
         let workers = env.number("WORKERS", cores, 1)?;
+        let revocation_poll =
+            env.seconds("REVOCATION_POLL_SECS", DEFAULT_REVOCATION_POLL_SECS, 1)?;
 
         let webhook_secret =
             match env.get_alias("CLERK_WEBHOOK_SECRET", "CLERK_WEBHOOK_SIGNING_SECRET", true) {
@@ -169,6 +179,7 @@ impl ServerConfig {
             bind_addr,
             workers,
             database_url: database_url(env)?,
+            revocation_poll,
             webhook_secret,
             log_format,
             log_filter: env.get("RUST_LOG"),
@@ -314,6 +325,7 @@ mod tests {
         assert!(c.server.workers >= 1);
         assert!(c.server.webhook_secret.is_none());
         assert!(c.server.readyz_database);
+        assert_eq!(c.server.revocation_poll, Duration::from_secs(5));
         assert_eq!(c.server.shutdown_drain, Duration::from_secs(2));
         assert!(c.server.telemetry.is_none());
     }
@@ -355,6 +367,17 @@ mod tests {
         let base = ("JWT_SECRET", SECRET);
         assert_eq!(err(&[base, ("WORKERS", "0")]).var, "WORKERS");
         assert_eq!(err(&[base, ("WORKERS", "abc")]).var, "WORKERS");
+        assert_eq!(
+            err(&[base, ("REVOCATION_POLL_SECS", "0")]).var,
+            "REVOCATION_POLL_SECS"
+        );
+        assert_eq!(
+            config(&[base, ("REVOCATION_POLL_SECS", "1")])
+                .unwrap()
+                .server
+                .revocation_poll,
+            Duration::from_secs(1)
+        );
         assert_eq!(err(&[base, ("BIND_ADDR", "localhost")]).var, "BIND_ADDR");
         assert_eq!(err(&[base, ("LOG_FORMAT", "xml")]).var, "LOG_FORMAT");
         assert_eq!(

@@ -11,6 +11,7 @@ use prometheus::{
     Opts, Registry,
 };
 
+use super::store::revocations::SyncObserver;
 use super::store::users::UserTracker;
 use crate::clock::SharedClock;
 use crate::observe::{BackendApiOutcome, JwksFetched};
@@ -30,6 +31,10 @@ pub struct Metrics {
     token_cache_misses: IntCounter,
     backend_api_total: IntCounterVec,
     revocation_sync_failures: IntCounter,
+    revocation_poll_duration: Histogram,
+    revocation_listener_up: IntGauge,
+    revocation_listener_reconnects: IntCounter,
+    revoked_sessions: IntGauge,
     request_duration: HistogramVec,
     upstream_requests: IntCounterVec,
     upstream_duration: Histogram,
@@ -112,7 +117,29 @@ impl Metrics {
         )?;
         let revocation_sync_failures = IntCounter::new(
             "keygate_revocation_sync_failures_total",
-            "Revocation reloads from the database that failed",
+            "Revocation polls of the database that failed",
+        )?;
+        let revocation_poll_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "keygate_revocation_poll_duration_seconds",
+                "Time one incremental revocation poll took, failed ones included",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5, 5.0,
+            ]),
+        )?;
+        let revocation_listener_up = IntGauge::new(
+            "keygate_revocation_listener_up",
+            "1 while the connection listening for revocations (PostgreSQL) is subscribed",
+        )?;
+        let revocation_listener_reconnects = IntCounter::new(
+            "keygate_revocation_listener_reconnects_total",
+            "Times the revocation listener was re-established after losing its connection",
+        )?;
+        let revoked_sessions = IntGauge::new(
+            "keygate_revoked_sessions",
+            "Revoked session ids in force on this instance",
         )?;
         let request_duration = HistogramVec::new(
             HistogramOpts::new(
@@ -136,6 +163,10 @@ impl Metrics {
         if let Some(dropped) = crate::server::telemetry::SPANS_DROPPED.as_ref() {
             registry.register(Box::new(dropped.clone()))?;
         }
+        registry.register(Box::new(revocation_poll_duration.clone()))?;
+        registry.register(Box::new(revocation_listener_up.clone()))?;
+        registry.register(Box::new(revocation_listener_reconnects.clone()))?;
+        registry.register(Box::new(revoked_sessions.clone()))?;
         let upstream_requests = IntCounterVec::new(
             Opts::new(
                 "keygate_upstream_requests_total",
@@ -172,6 +203,10 @@ impl Metrics {
             token_cache_misses,
             backend_api_total,
             revocation_sync_failures,
+            revocation_poll_duration,
+            revocation_listener_up,
+            revocation_listener_reconnects,
+            revoked_sessions,
             request_duration,
             upstream_requests,
             upstream_duration,
@@ -193,18 +228,30 @@ impl Metrics {
         self.upstream_duration.observe(seconds);
     }
 
-    /// Records one revocation reload.
-    pub fn revocation_sync(&self, ok: bool) {
-        if !ok {
-            self.revocation_sync_failures.inc();
-        }
-    }
-
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> Result<String, prometheus::Error> {
         let mut out = Vec::with_capacity(4096);
         prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
         String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))
+    }
+}
+
+impl SyncObserver for Metrics {
+    fn polled(&self, ok: bool, elapsed: std::time::Duration, revoked: usize) {
+        if !ok {
+            self.revocation_sync_failures.inc();
+        }
+        self.revocation_poll_duration.observe(elapsed.as_secs_f64());
+        self.revoked_sessions
+            .set(i64::try_from(revoked).unwrap_or(i64::MAX));
+    }
+
+    fn listening(&self, up: bool) {
+        self.revocation_listener_up.set(i64::from(up));
+    }
+
+    fn reconnected(&self) {
+        self.revocation_listener_reconnects.inc();
     }
 }
 

@@ -27,6 +27,7 @@ mod nginx;
 mod observability;
 mod ops;
 mod persistence;
+mod replicas;
 mod rotation;
 mod vectors;
 mod webhooks;

@@ -1,27 +1,68 @@
 //! Persistence: the sqlx pool, the migrations and every SQL statement keygate runs.
 //!
 //! One [`Store`] talks to SQLite (the embedded default) or PostgreSQL (shared by
-//! several replicas) through sqlx's `Any` driver, so every statement here is
-//! portable SQL with `$n` placeholders, TEXT ids and BIGINT unix seconds. The
-//! request path must never wait on this module: it reads the in-memory
-//! [`RevocationSet`] and hands user writes to the [`UserTracker`]'s background
-//! writer. Errors never carry the database URL or any other secret.
+//! several replicas) through sqlx's `Any` driver, so most statements here are
+//! portable SQL with `$n` placeholders, TEXT ids and BIGINT unix seconds. Writing a
+//! revocation is the exception: each engine hands out the change sequence its own
+//! way (see [`Store::revoke_session`]), and PostgreSQL also announces the write to
+//! the replicas' listeners ([`listener`]). The request path must never wait on this
+//! module: it reads the in-memory [`RevocationSet`] and hands user writes to the
+//! [`UserTracker`]'s background writer. Errors never carry the database URL or any
+//! other secret.
 
+pub mod listener;
 pub mod revocations;
 pub mod users;
 
+use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{AnyConnection, AnyPool, Connection};
 
-pub use revocations::{RevocationSet, spawn_revocation_sync};
+pub use listener::RevocationListener;
+pub use revocations::{RevocationSet, SyncObserver, spawn_revocation_sync};
 pub use users::UserTracker;
 
 /// The connection pool. Cheap to clone: clones share the pool.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    backend: Backend,
+    /// Where a [`RevocationListener`] connects (PostgreSQL only); holds the password.
+    listen_options: Option<Arc<PgConnectOptions>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the connect options: they carry the password.
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The database engine behind a [`Store`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file (or in-memory database).
+    Sqlite,
+    /// A PostgreSQL server, possibly shared by several replicas.
+    Postgres,
+}
+
+/// One row of `revoked_sessions` as the incremental poll reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedSession {
+    /// The session id (`sid` claim).
+    pub session_id: String,
+    /// Until when its tokens are refused (unix seconds).
+    pub expires_at: i64,
+    /// Its place in the change sequence: larger for every later write.
+    pub seq: i64,
 }
 
 /// A failure of the database layer.
@@ -37,6 +78,10 @@ pub enum StoreError {
     /// Applying the migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The connection listening for revocations was closed, stopped answering, or
+    /// could not be opened in time.
+    #[error("the listening connection was lost or timed out")]
+    ListenerLost,
 }
 
 /// The profile fields of a user row, as filled in by Clerk webhooks.
@@ -83,6 +128,29 @@ const POSTGRES_MAX_CONNECTIONS: u32 = 10;
 const SQLITE_MAX_CONNECTIONS: u32 = 4;
 /// Bounds how long a caller (a webhook, `/readyz`) waits on an unreachable database.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The session key of the advisory lock revocation writers take on PostgreSQL
+/// (`kgrevoke` in ASCII); any constant works as long as nothing else uses it.
+const REVOCATION_LOCK_KEY: i64 = 0x6b67_7265_766f_6b65;
+
+/// The rows of the change sequence after `$1`, oldest first, at most `$2` of them.
+const REVOCATIONS_AFTER_SQL: &str = "SELECT session_id, expires_at, seq FROM revoked_sessions \
+     WHERE seq > $1 ORDER BY seq LIMIT $2";
+
+/// A revocation written on PostgreSQL: a new row takes the next sequence value by
+/// default, and only an expiry that is later than the stored one counts as a change
+/// (and takes a new value), so revoking twice never shortens a revocation.
+const REVOKE_POSTGRES_SQL: &str = "INSERT INTO revoked_sessions (session_id, revoked_at, expires_at) \
+     VALUES ($1, $2, $3) \
+     ON CONFLICT (session_id) DO UPDATE SET expires_at = excluded.expires_at, \
+     seq = nextval('revoked_sessions_seq') \
+     WHERE excluded.expires_at > revoked_sessions.expires_at";
+
+/// The same on SQLite, with the value just taken from `revocation_sequence`.
+const REVOKE_SQLITE_SQL: &str = "INSERT INTO revoked_sessions (session_id, revoked_at, expires_at, seq) \
+     VALUES ($1, $2, $3, (SELECT last_value FROM revocation_sequence)) \
+     ON CONFLICT (session_id) DO UPDATE SET expires_at = excluded.expires_at, seq = excluded.seq \
+     WHERE excluded.expires_at > revoked_sessions.expires_at";
 
 /// Creates a user's row or refreshes its `last_seen_at`.
 const TOUCH_USER_SQL: &str = "INSERT INTO users (id, created_at, updated_at, last_seen_at) VALUES ($1, $2, $2, $2) \
@@ -132,14 +200,50 @@ impl Store {
             }
             probe.close().await?;
         }
+        let listen_options = if sqlite {
+            None
+        } else {
+            let options = PgConnectOptions::from_str(url)?
+                .application_name(listener::LISTENER_APPLICATION_NAME);
+            Some(Arc::new(options))
+        };
         let pool = options.connect(url).await?;
 
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            backend: if sqlite {
+                Backend::Sqlite
+            } else {
+                Backend::Postgres
+            },
+            listen_options,
+        })
     }
 
-    /// Applies the embedded migrations in `migrations/`; already applied ones are skipped.
+    /// The engine this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies the embedded migrations of this engine (`migrations/sqlite/` or
+    /// `migrations/postgres/`); already applied ones are skipped.
+    ///
+    /// Both directories begin with the same initial migration, byte for byte, as the
+    /// single `migrations/` directory of earlier releases had it, so databases those
+    /// releases migrated keep a matching checksum.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("./migrations").run(&self.pool).await?;
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
+        }
         Ok(())
     }
 
@@ -223,15 +327,55 @@ impl Store {
 
     /// Records `session_id` as revoked until `expires_at`. Revoking it again keeps
     /// the first `revoked_at` and the later of the two expiries.
+    ///
+    /// Every write that changes the row gives it the next value of the change
+    /// sequence, which [`Store::revocations_after`] pages through; values become
+    /// visible in the order they were taken. On PostgreSQL the transaction also sends
+    /// `NOTIFY keygate_revocations`, delivered to the replicas' listeners at commit.
     pub async fn revoke_session(
         &self,
         session_id: &str,
         now: i64,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        self.revoke_session_on(&mut conn, session_id, now, expires_at)
-            .await
+        // One transaction: the sequence value, the row and the notification go together.
+        let mut tx = self.pool.begin().await?;
+        self.revoke_session_on(&mut tx, session_id, now, expires_at)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Up to `limit` revocations written after change `after` (a `seq` value; `0`
+    /// for all), oldest first: the incremental poll. Expired rows not yet purged are
+    /// included, so the caller's position in the sequence moves past them.
+    pub async fn revocations_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<RevokedSession>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(REVOCATIONS_AFTER_SQL)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(session_id, expires_at, seq)| RevokedSession {
+                session_id,
+                expires_at,
+                seq,
+            })
+            .collect())
+    }
+
+    /// A connection listening for `NOTIFY keygate_revocations`; `None` on SQLite,
+    /// where there is nothing to listen to. Each call opens a new connection.
+    pub async fn listen_for_revocations(&self) -> Result<Option<RevocationListener>, StoreError> {
+        match &self.listen_options {
+            Some(options) => Ok(Some(RevocationListener::connect(options).await?)),
+            None => Ok(None),
+        }
     }
 
     /// The revoked session ids whose `expires_at` is after `now`.
@@ -349,6 +493,8 @@ impl Store {
         Ok(())
     }
 
+    /// Writes a revocation; `conn` must be inside a transaction (the lock and the
+    /// sequence value are only right when they commit together with the row).
     async fn revoke_session_on(
         &self,
         conn: &mut AnyConnection,
@@ -356,18 +502,44 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        // CASE rather than MAX()/GREATEST(): the two engines spell the scalar maximum differently.
-        sqlx::query(
-            "INSERT INTO revoked_sessions (session_id, revoked_at, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (session_id) DO UPDATE SET expires_at = CASE \
-             WHEN excluded.expires_at > revoked_sessions.expires_at THEN excluded.expires_at \
-             ELSE revoked_sessions.expires_at END",
-        )
-        .bind(session_id)
-        .bind(now)
-        .bind(expires_at)
-        .execute(conn)
-        .await?;
+        match self.backend {
+            Backend::Postgres => {
+                // Sequence values are handed out before commit, so without this two
+                // writers could commit out of order, and a replica that already read
+                // the later value would skip the earlier one for good. The lock is held
+                // until this transaction ends; revocations are rare, the wait short.
+                // `SELECT 1 FROM`: the Any driver cannot decode the function's void.
+                sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
+                    .bind(REVOCATION_LOCK_KEY)
+                    .execute(&mut *conn)
+                    .await?;
+                let done = sqlx::query(REVOKE_POSTGRES_SQL)
+                    .bind(session_id)
+                    .bind(now)
+                    .bind(expires_at)
+                    .execute(&mut *conn)
+                    .await?;
+                if done.rows_affected() > 0 {
+                    // Sent at commit, and never when the transaction rolls back.
+                    sqlx::query(listener::NOTIFY_SQL)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+            }
+            Backend::Sqlite => {
+                // The UPDATE takes the write lock first, so no other writer can take
+                // a value between this one and its commit.
+                sqlx::query("UPDATE revocation_sequence SET last_value = last_value + 1")
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query(REVOKE_SQLITE_SQL)
+                    .bind(session_id)
+                    .bind(now)
+                    .bind(expires_at)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
         Ok(())
     }
 
@@ -615,6 +787,172 @@ mod tests {
             assert_eq!(store.revoked_sessions(0).await.unwrap(), ["sess_b"]);
             assert_eq!(store.purge_revocations(2_000).await.unwrap(), 1);
             assert!(store.revoked_sessions(0).await.unwrap().is_empty());
+        }
+    }
+
+    /// SHA-384 of `migrations/20251127000000_initial_schema.sql` as releases up to 0.2
+    /// shipped it: the checksum sqlx recorded in every database they migrated.
+    const RELEASED_INITIAL_CHECKSUM: &str = "90d06b790c84dd2ded66aba8b1f01f48af56e503a7219d34dc5efe8dc4af883e69919519766232c6331cf90d90d94eee";
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn both_engines_start_with_the_released_initial_migration() {
+        let migrations = [
+            (
+                "sqlite",
+                include_str!("../../../migrations/sqlite/20251127000000_initial_schema.sql"),
+            ),
+            (
+                "postgres",
+                include_str!("../../../migrations/postgres/20251127000000_initial_schema.sql"),
+            ),
+        ];
+        for (engine, sql) in migrations {
+            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, sql.as_bytes());
+            assert_eq!(hex(digest.as_ref()), RELEASED_INITIAL_CHECKSUM, "{engine}");
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_database_migrated_by_an_earlier_release_is_upgraded_with_its_rows() {
+        for url in test_database_urls().await.unwrap() {
+            let store = Store::connect(&url).await.unwrap();
+            let engine = match store.backend() {
+                Backend::Sqlite => "sqlite",
+                Backend::Postgres => "postgres",
+            };
+            // The layout of earlier releases: one directory holding the initial migration.
+            let old = std::env::temp_dir().join(format!(
+                "keygate-old-migrations-{:016x}",
+                rand::random::<u64>()
+            ));
+            std::fs::create_dir_all(&old).unwrap();
+            let initial = "20251127000000_initial_schema.sql";
+            std::fs::copy(
+                format!(
+                    "{}/migrations/{engine}/{initial}",
+                    env!("CARGO_MANIFEST_DIR")
+                ),
+                old.join(initial),
+            )
+            .unwrap();
+            let released = sqlx::migrate::Migrator::new(old.as_path()).await.unwrap();
+            assert_eq!(
+                hex(&released.migrations[0].checksum),
+                RELEASED_INITIAL_CHECKSUM
+            );
+            released.run(&store.pool).await.unwrap();
+            std::fs::remove_dir_all(&old).unwrap();
+            for sid in ["sess_old_1", "sess_old_2"] {
+                sqlx::query(
+                    "INSERT INTO revoked_sessions (session_id, revoked_at, expires_at) \
+                     VALUES ($1, 100, 5000)",
+                )
+                .bind(sid)
+                .execute(&store.pool)
+                .await
+                .unwrap();
+            }
+
+            store.migrate().await.unwrap();
+
+            let old_rows = store.revocations_after(0, 10).await.unwrap();
+            let sids: Vec<&str> = old_rows.iter().map(|r| r.session_id.as_str()).collect();
+            assert_eq!(sids, ["sess_old_1", "sess_old_2"], "{engine}");
+            assert!(
+                old_rows[0].seq > 0 && old_rows[0].seq < old_rows[1].seq,
+                "{engine}"
+            );
+            store.revoke_session("sess_new", 200, 5000).await.unwrap();
+            let new_rows = store.revocations_after(old_rows[1].seq, 10).await.unwrap();
+            assert_eq!(new_rows.len(), 1, "{engine}");
+            assert_eq!(new_rows[0].session_id, "sess_new", "{engine}");
+        }
+    }
+
+    #[actix_rt::test]
+    async fn the_change_sequence_orders_every_write_and_skips_non_changes() {
+        for store in test_stores().await.unwrap() {
+            let backend = store.backend();
+            assert!(store.revocations_after(0, 10).await.unwrap().is_empty());
+            store.revoke_session("sess_a", 100, 1_000).await.unwrap();
+            store.revoke_session("sess_b", 100, 2_000).await.unwrap();
+            let all = store.revocations_after(0, 10).await.unwrap();
+            assert_eq!(
+                all.iter()
+                    .map(|r| (r.session_id.as_str(), r.expires_at))
+                    .collect::<Vec<_>>(),
+                [("sess_a", 1_000), ("sess_b", 2_000)],
+                "{backend:?}"
+            );
+            let last = all[1].seq;
+            assert!(all[0].seq < last, "{backend:?}");
+            assert!(store.revocations_after(last, 10).await.unwrap().is_empty());
+
+            // An earlier or equal expiry changes nothing, so there is nothing to read.
+            store.revoke_session("sess_a", 110, 900).await.unwrap();
+            store.revoke_session("sess_a", 110, 1_000).await.unwrap();
+            assert!(store.revocations_after(last, 10).await.unwrap().is_empty());
+            // A later one moves the row to the end of the sequence.
+            store.revoke_session("sess_a", 120, 3_000).await.unwrap();
+            let moved = store.revocations_after(last, 10).await.unwrap();
+            assert_eq!(moved.len(), 1, "{backend:?}");
+            assert_eq!(moved[0].session_id, "sess_a");
+            assert_eq!(moved[0].expires_at, 3_000);
+
+            // The limit pages: oldest first.
+            let page = store.revocations_after(0, 1).await.unwrap();
+            assert_eq!(page[0].session_id, "sess_b", "{backend:?}");
+
+            // Purging the newest row must not hand its value out again: a reader that
+            // has passed it would never see the next revocation.
+            let newest = moved[0].seq;
+            assert_eq!(store.purge_revocations(3_000).await.unwrap(), 2);
+            store.revoke_session("sess_c", 130, 4_000).await.unwrap();
+            let after_purge = store.revocations_after(newest, 10).await.unwrap();
+            assert_eq!(after_purge.len(), 1, "{backend:?}");
+            assert_eq!(after_purge[0].session_id, "sess_c", "{backend:?}");
+        }
+    }
+
+    #[actix_rt::test]
+    async fn on_postgres_revocation_writers_wait_for_each_other() {
+        for store in test_stores().await.unwrap() {
+            if store.backend() != Backend::Postgres {
+                continue;
+            }
+            // A writer that has taken the lock and its sequence value but not committed.
+            let mut first = store.pool.begin().await.unwrap();
+            store
+                .revoke_session_on(&mut first, "sess_first", 100, 1_000)
+                .await
+                .unwrap();
+            let second = tokio::spawn({
+                let store = store.clone();
+                async move { store.revoke_session("sess_second", 100, 1_000).await }
+            });
+            super::test_support::poll_until("the second writer to wait on the lock", async || {
+                let (waiting,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+                     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                )
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+                waiting == 1
+            })
+            .await;
+            assert!(!second.is_finished());
+            first.commit().await.unwrap();
+            second.await.unwrap().unwrap();
+
+            // So the value taken first also committed first.
+            let rows = store.revocations_after(0, 10).await.unwrap();
+            let sids: Vec<&str> = rows.iter().map(|r| r.session_id.as_str()).collect();
+            assert_eq!(sids, ["sess_first", "sess_second"]);
         }
     }
 

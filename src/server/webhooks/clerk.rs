@@ -92,7 +92,7 @@ pub struct WebhookState {
     pub secret: Vec<u8>,
     /// Where events and their idempotency records are written.
     pub store: Store,
-    /// Revoked sessions are added here at once, ahead of the next reload.
+    /// Revoked sessions are added here at once, ahead of the next poll.
     pub revocations: RevocationSet,
     /// The clock the Svix timestamps are checked against.
     pub clock: SharedClock,
@@ -158,8 +158,12 @@ async fn receive(
     if !applied {
         tracing::info!("clerk webhook {id} ({}) already handled", event.event_type);
     } else {
-        if let WebhookEffect::RevokeSession { session_id, .. } = &event.effect {
-            state.revocations.insert(session_id);
+        if let WebhookEffect::RevokeSession {
+            session_id,
+            expires_at,
+        } = &event.effect
+        {
+            state.revocations.insert(session_id, *expires_at);
         }
         tracing::info!("clerk webhook {id} ({}) handled", event.event_type);
     }

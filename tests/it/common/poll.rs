@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-/// How long tests wait for background work (database writes, reloads).
+/// How long tests wait for background work (database writes, revocation polls).
 pub const SETTLE: Duration = Duration::from_secs(10);
 
 /// Polls `check` every 20 ms until it holds; panics naming `what` after `timeout`.
