@@ -97,6 +97,9 @@ impl Application {
             addr: server.bind_addr.to_string(),
             source,
         })?;
+        // Before anything is opened: a key setup that cannot work is a configuration
+        // error, not a database one that happens to come first.
+        auth.validate()?;
         let metrics = Metrics::new()?;
         let store = Store::connect(&server.database_url).await?;
         store.migrate().await?;

@@ -142,9 +142,6 @@ impl Config {
         let server = ServerConfig::read(&env)?;
         let gateway = GatewayConfig::read(&env)?;
         let auth = AuthenticatorBuilder::from_lookup(&env.0)?;
-        // Before anything is opened: a key setup that cannot work is a configuration
-        // error, not a database one that happens to come first.
-        auth.validate()?;
         Ok(Config {
             auth,
             server,
