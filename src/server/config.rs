@@ -300,6 +300,7 @@ mod tests {
     fn env_example_and_readme_document_every_variable() {
         let example = include_str!("../../.env.example");
         let readme = include_str!("../../README.md");
+        let reference = include_str!("../../docs/reference.md");
         for var in crate::config::env::VARIABLES
             .iter()
             .chain(SERVER_VARIABLES)
@@ -310,6 +311,10 @@ mod tests {
                 ".env.example lacks {var}"
             );
             assert!(readme.contains(var), "README lacks {var}");
+            assert!(
+                reference.contains(&format!("`{var}`")),
+                "docs/reference.md lacks {var}"
+            );
         }
     }
 
