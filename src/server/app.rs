@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use tracing_actix_web::TracingLogger;
 
 use super::config::Config;
+use super::cors;
 use super::dev::DevIssuer;
 use super::gateway::proxy::{self, Upstream};
 use super::gateway::{Gateway, forward_auth, identity};
@@ -91,6 +92,7 @@ impl Application {
             auth,
             server,
             gateway,
+            cors,
             clock,
         } = config;
         let addr = listener.local_addr().map_err(|source| StartError::Bind {
@@ -160,6 +162,8 @@ impl Application {
             let upstream = upstream.clone();
             let challenge = Condition::new(metadata.is_some(), from_fn(routes::oauth::challenge));
             let proxying = upstream.is_some();
+            let cors_layer = cors.as_ref().map(cors::CorsConfig::middleware);
+            let owns_cors = cors_layer.is_some();
             let app = App::new()
                 .app_data(authenticator.clone())
                 .app_data(state.clone())
@@ -169,6 +173,10 @@ impl Application {
                 .wrap(TracingLogger::<RequestSpan>::new())
                 // No handler, guard or upstream ever sees a client's X-Auth-*.
                 .wrap(from_fn(identity::strip_client_identity))
+                // Outside everything that can refuse a request, so that a 401 or 403
+                // carries CORS headers; preflights are answered here, before routing.
+                .wrap(Condition::new(owns_cors, cors_layer.unwrap_or_default()))
+                .wrap(Condition::new(owns_cors, from_fn(cors::shape)))
                 // Outermost: the id exists before the request span and is on every
                 // response, errors included.
                 .wrap(from_fn(request_id::assign))
@@ -179,6 +187,7 @@ impl Application {
                             origin,
                             upstream_timeout,
                             max_body,
+                            owns_cors,
                             metrics.clone(),
                         )))
                         .app_data(routes::RouteLabel("upstream"))

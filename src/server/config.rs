@@ -13,6 +13,7 @@ use crate::clock::SharedClock;
 use crate::config::env::Env;
 use crate::{AuthenticatorBuilder, ConfigError};
 
+use super::cors::CorsConfig;
 use super::gateway::GatewayConfig;
 use super::telemetry::TelemetryConfig;
 use super::webhooks::svix;
@@ -88,6 +89,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// Forward auth, the reverse proxy and their rules.
     pub gateway: GatewayConfig,
+    /// `CORS_ALLOWED_ORIGINS` and `CORS_ALLOWED_HEADERS` (`None`: no cross-origin caller).
+    pub cors: Option<CorsConfig>,
     /// The clock of everything that depends on time (the system's; tests move a manual one).
     pub clock: SharedClock,
 }
@@ -98,6 +101,7 @@ impl std::fmt::Debug for Config {
             .field("auth", &self.auth)
             .field("server", &self.server)
             .field("gateway", &self.gateway)
+            .field("cors", &self.cors)
             .finish_non_exhaustive()
     }
 }
@@ -126,6 +130,8 @@ pub const SERVER_VARIABLES: &[&str] = &[
     "OTEL_EXPORTER_OTLP_PROTOCOL",
     "OTEL_SERVICE_NAME",
     "OTEL_BSP_MAX_QUEUE_SIZE",
+    "CORS_ALLOWED_ORIGINS",
+    "CORS_ALLOWED_HEADERS",
 ];
 
 impl Config {
@@ -142,10 +148,18 @@ impl Config {
         let server = ServerConfig::read(&env)?;
         let gateway = GatewayConfig::read(&env)?;
         let auth = AuthenticatorBuilder::from_lookup(&env.0)?;
+        let cors = CorsConfig::read(
+            &env,
+            (
+                auth.authorized_parties_variable(),
+                auth.configured_authorized_parties(),
+            ),
+        )?;
         Ok(Config {
             auth,
             server,
             gateway,
+            cors,
             clock: crate::clock::system(),
         })
     }

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod cors;
 pub mod dev;
 pub mod gateway;
 pub mod logging;

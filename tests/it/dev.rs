@@ -453,12 +453,12 @@ fn dev_refuses_to_start_in_production() {
     assert!(output.stdout.is_empty(), "no banner, no token");
 }
 
-fn browser_dir() -> PathBuf {
+pub fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
 }
 
 /// What the browser test lacks on this machine, if anything.
-fn browser_prerequisites_missing() -> Vec<String> {
+pub fn browser_prerequisites_missing() -> Vec<String> {
     let mut missing = Vec::new();
     if !Path::new("/usr/bin/chromium").exists() {
         missing.push("/usr/bin/chromium (apt-get install chromium)".to_string());

@@ -13,6 +13,7 @@ mod attacks;
 mod cache;
 mod clerk;
 mod conformance;
+mod cors;
 mod dev;
 mod differential;
 mod embed;

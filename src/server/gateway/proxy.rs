@@ -53,12 +53,21 @@ pub struct Upstream {
     client: awc::Client,
     timeout: Duration,
     max_body_bytes: u64,
+    /// Whether keygate answers CORS: then the upstream's `Access-Control-*` headers are
+    /// dropped and keygate's own replace them.
+    owns_cors: bool,
     metrics: Metrics,
 }
 
 impl Upstream {
     /// A client for `origin` on the current worker (awc clients stay on their thread).
-    pub fn new(origin: &str, timeout: Duration, max_body_bytes: u64, metrics: Metrics) -> Upstream {
+    pub fn new(
+        origin: &str,
+        timeout: Duration,
+        max_body_bytes: u64,
+        owns_cors: bool,
+        metrics: Metrics,
+    ) -> Upstream {
         let client = awc::Client::builder()
             .connector(
                 awc::Connector::new()
@@ -76,6 +85,7 @@ impl Upstream {
             client,
             timeout,
             max_body_bytes,
+            owns_cors,
             metrics,
         }
     }
@@ -283,7 +293,7 @@ pub async fn proxy(
         Some(response.status().as_u16()),
         started.elapsed().as_secs_f64(),
     );
-    Ok(relay(&req, response))
+    Ok(relay(&req, response, upstream.owns_cors))
 }
 
 /// The upstream's answer, as the client's response.
@@ -292,12 +302,14 @@ fn relay(
     response: awc::ClientResponse<
         impl Stream<Item = Result<Bytes, PayloadError>> + Unpin + 'static,
     >,
+    owns_cors: bool,
 ) -> HttpResponse {
     let status = response.status();
     let mut out = HttpResponse::build(status);
     let skip = HopByHop::of(response.headers());
     for (name, value) in response.headers() {
-        if name != header::CONTENT_LENGTH && !skip.contains(name) {
+        let theirs = owns_cors && name.as_str().starts_with("access-control-");
+        if name != header::CONTENT_LENGTH && !skip.contains(name) && !theirs {
             out.append_header((name.clone(), value.clone()));
         }
     }

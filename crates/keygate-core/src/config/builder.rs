@@ -397,6 +397,12 @@ impl AuthenticatorBuilder {
         self.fetch_timeout
     }
 
+    /// The variable the allowed `azp` origins came from (`JWT_AUTHORIZED_PARTIES` or
+    /// its alias), for messages about them.
+    pub fn authorized_parties_variable(&self) -> &'static str {
+        self.authorized_parties.var
+    }
+
     /// The algorithm allow-list set so far (`None`: the default).
     pub fn configured_algorithms(&self) -> Option<&[Algorithm]> {
         self.algorithms.as_deref()
