@@ -19,6 +19,7 @@ mod embed;
 mod failures;
 mod fastapi;
 mod faults;
+mod firstrun;
 mod gateway;
 mod hs256;
 mod jwks;
