@@ -33,6 +33,7 @@ fn assert_refused(vars: &[(&str, &str)], names: &[&str], hidden: &[&str]) -> Str
     assert!(stdout.is_empty(), "{what}: {stdout}");
     let line = stderr.trim();
     assert_eq!(line.lines().count(), 1, "{what}: {stderr}");
+    assert!(line.starts_with("keygate: configuration error: "), "{line}");
     for name in names {
         assert!(
             line.contains(name),
