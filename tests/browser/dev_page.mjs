@@ -2,7 +2,8 @@
 // a 401 before signing in that the sign-in clears, sign in, call /protected and /me,
 // sign out, call again and see the 401; an empty user id shows a styled error; a
 // sign-in with organization fields puts the org into the token /me reads; and no
-// request of the page fails or answers 404 (no favicon is asked for).
+// request of the page fails or answers 404 (no favicon is asked for: keygate's own
+// metrics count no 404).
 //
 // Usage: node dev_page.mjs http://127.0.0.1:<port>
 // Exits 0 when every step passed, 1 on the first failure (with the reason on stderr).
@@ -204,6 +205,16 @@ async function main() {
 
     if (broken.length > 0) {
       fail(`requests of the page failed: ${broken.join("; ")}`);
+    }
+    // Chromium asks for /favicon.ico outside the page's own events, so the server's
+    // metrics tell: no request of this keygate (fresh for this test) was answered 404.
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const notFound = metrics.split("\n").filter(
+      (line) => line.startsWith("keygate_http_request_duration_seconds_count")
+        && line.includes('status="404"') && !line.endsWith(" 0"),
+    );
+    if (notFound.length > 0) {
+      fail(`keygate answered 404 to the page: ${notFound.join("; ")}`);
     }
   } finally {
     await browser.close();
