@@ -39,7 +39,7 @@ pub const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The configuration cannot work.
-    #[error(transparent)]
+    #[error("configuration error: {0}")]
     Config(#[from] ConfigError),
     /// The database could not be opened or migrated.
     #[error("{0}")]

@@ -1,5 +1,9 @@
 // Drives the `keygate dev` sign-in page (GET /dev) in Debian's headless Chromium:
-// sign in, call /protected, see the greeting, sign out, call again, see the 401.
+// a 401 before signing in that the sign-in clears, sign in, call /protected and /me,
+// sign out, call again and see the 401; an empty user id shows a styled error; a
+// sign-in with organization fields puts the org into the token /me reads; and no
+// request of the page fails or answers 404 (no favicon is asked for: keygate's own
+// metrics count no 404).
 //
 // Usage: node dev_page.mjs http://127.0.0.1:<port>
 // Exits 0 when every step passed, 1 on the first failure (with the reason on stderr).
@@ -20,7 +24,16 @@ function fail(message) {
   throw new Error(message);
 }
 
-async function resultOf(page) {
+// Whether `actual` has exactly the fields of `expected`, with equal values (the JSON of
+// each, so arrays compare in order), whatever the order of the keys.
+function sameFields(actual, expected) {
+  if (actual === null || typeof actual !== "object") return false;
+  const keys = Object.keys(expected);
+  return Object.keys(actual).length === keys.length
+    && keys.every((k) => JSON.stringify(actual[k]) === JSON.stringify(expected[k]));
+}
+
+async function resultOf(page, path) {
   // The page writes the status last, so wait until it is a number.
   await page.waitForFunction(
     () => /^\d+$/.test(document.getElementById("result-status").textContent),
@@ -33,18 +46,38 @@ async function resultOf(page) {
   try {
     body = JSON.parse(text);
   } catch {
-    fail(`the /protected answer is not JSON: ${text}`);
+    fail(`the ${path} answer is not JSON: ${text}`);
   }
   return { status, body };
 }
 
-async function callProtected(page) {
+async function call(page, button, path) {
   // Clear the last answer first so an old result cannot be mistaken for the new one.
   await page.evaluate(() => {
     document.getElementById("result-status").textContent = "";
   });
-  await page.click("#call-protected");
-  return resultOf(page);
+  await page.click(button);
+  return resultOf(page, path);
+}
+
+const callProtected = (page) => call(page, "#call-protected", "/protected");
+const callMe = (page) => call(page, "#call-me", "/me");
+
+async function signIn(page, user, org = { id: "", role: "", permissions: "" }) {
+  const before = await page.textContent("#token");
+  await page.fill("#user-id", user);
+  await page.fill("#org-id", org.id);
+  await page.fill("#org-role", org.role);
+  await page.fill("#org-permissions", org.permissions);
+  await page.click("#sign-in");
+  await page.waitForFunction(
+    (previous) => {
+      const shown = document.getElementById("token").textContent;
+      return shown.split(".").length === 3 && shown !== previous;
+    },
+    before,
+    { timeout: STEP_TIMEOUT_MS },
+  );
 }
 
 async function main() {
@@ -67,21 +100,35 @@ async function main() {
     const page = await browser.newPage();
     page.setDefaultTimeout(STEP_TIMEOUT_MS);
     page.on("pageerror", (err) => console.error(`page error: ${err.message}`));
+    // Every request of the page that failed or was not found (a missing favicon is one).
+    const broken = [];
+    page.on("requestfailed", (req) => broken.push(`${req.url()} failed`));
+    page.on("response", (res) => {
+      if (res.status() === 404) broken.push(`${res.url()} answered 404`);
+    });
 
     const response = await page.goto(`${base}/dev`);
     if (!response || response.status() !== 200) {
       fail(`GET /dev answered ${response && response.status()}`);
     }
 
-    // Sign in.
-    await page.fill("#user-id", userId);
-    await page.click("#sign-in");
-    await page.waitForFunction(
-      () => document.getElementById("token").textContent.split(".").length === 3,
-      null,
-      { timeout: STEP_TIMEOUT_MS },
-    );
-    console.log(`signed in as ${userId}`);
+    // Before signing in: 401, shown until the sign-in clears it.
+    const anonymous = await callProtected(page);
+    if (anonymous.status !== 401) {
+      fail(`before sign-in, /protected answered ${anonymous.status}`);
+    }
+
+    // Sign in: the previous 401 is gone.
+    await signIn(page, userId);
+    const state = await page.textContent("#session-state");
+    if (state.trim() !== `Signed in as ${userId}`) {
+      fail(`after sign-in the page says ${JSON.stringify(state)}`);
+    }
+    const leftover = [await page.textContent("#result-status"), await page.textContent("#result-body")];
+    if (leftover.some((text) => text.trim() !== "")) {
+      fail(`after sign-in the previous answer is still shown: ${JSON.stringify(leftover)}`);
+    }
+    console.log(`signed in as ${userId}; the earlier 401 was cleared`);
 
     // Call /protected with the token.
     const signedIn = await callProtected(page);
@@ -89,6 +136,14 @@ async function main() {
       fail(`signed in, /protected answered ${signedIn.status} ${JSON.stringify(signedIn.body)}`);
     }
     console.log(`/protected: ${signedIn.status} ${JSON.stringify(signedIn.body)}`);
+
+    // Call /me: who the token says the user is, no organization.
+    const me = await callMe(page);
+    if (me.status !== 200 || me.body.user_id !== userId || me.body.org !== null
+        || typeof me.body.profile !== "object" || me.body.profile === null) {
+      fail(`signed in, /me answered ${me.status} ${JSON.stringify(me.body)}`);
+    }
+    console.log(`/me: ${me.status} user_id ${me.body.user_id}`);
 
     // Sign out: the token is forgotten.
     await page.click("#sign-out");
@@ -103,6 +158,64 @@ async function main() {
       fail(`signed out, /protected answered ${signedOut.status} ${JSON.stringify(signedOut.body)}`);
     }
     console.log(`after sign-out /protected: ${signedOut.status} ${JSON.stringify(signedOut.body)}`);
+
+    // An empty user id: the issuer's message, styled as an error.
+    await page.fill("#user-id", "   ");
+    await page.click("#sign-in");
+    await page.waitForFunction(
+      () => document.getElementById("sign-in-error").textContent.trim() !== "",
+      null,
+      { timeout: STEP_TIMEOUT_MS },
+    );
+    const error = await page.$eval("#sign-in-error", (el) => ({
+      text: el.textContent.trim(),
+      isError: el.classList.contains("error"),
+      color: getComputedStyle(el).color,
+      shown: getComputedStyle(el).display !== "none",
+    }));
+    if (error.text !== "sub must not be empty" || !error.isError || !error.shown
+        || error.color === "rgb(29, 29, 31)") {
+      fail(`the empty user id error is ${JSON.stringify(error)}`);
+    }
+    console.log(`empty user id: ${JSON.stringify(error)}`);
+
+    // Sign in with an organization: /me shows it as keygate reads Clerk's claims.
+    const orgUser = `${userId}_org`;
+    await signIn(page, orgUser, {
+      id: "org_browser",
+      role: "admin",
+      permissions: "org:invoices:read, org:invoices:manage, org:reports:read",
+    });
+    const errorAfter = await page.textContent("#sign-in-error");
+    if (errorAfter.trim() !== "") {
+      fail(`a successful sign-in still shows the error ${JSON.stringify(errorAfter)}`);
+    }
+    const withOrg = await callMe(page);
+    const expected = {
+      id: "org_browser",
+      slug: null,
+      role: "org:admin",
+      permissions: ["org:invoices:read", "org:invoices:manage", "org:reports:read"],
+    };
+    if (withOrg.status !== 200 || withOrg.body.user_id !== orgUser
+        || !sameFields(withOrg.body.org, expected)) {
+      fail(`with an organization, /me answered ${withOrg.status} ${JSON.stringify(withOrg.body)}`);
+    }
+    console.log(`/me with an organization: org ${JSON.stringify(withOrg.body.org)}`);
+
+    if (broken.length > 0) {
+      fail(`requests of the page failed: ${broken.join("; ")}`);
+    }
+    // Chromium asks for /favicon.ico outside the page's own events, so the server's
+    // metrics tell: no request of this keygate (fresh for this test) was answered 404.
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const notFound = metrics.split("\n").filter(
+      (line) => line.startsWith("keygate_http_request_duration_seconds_count")
+        && line.includes('status="404"') && !line.endsWith(" 0"),
+    );
+    if (notFound.length > 0) {
+      fail(`keygate answered 404 to the page: ${notFound.join("; ")}`);
+    }
   } finally {
     await browser.close();
   }

@@ -403,6 +403,10 @@ async fn dev_page_is_one_self_contained_html_file() {
         "sign-in",
         "token",
         "call-protected",
+        "call-me",
+        "org-id",
+        "org-role",
+        "org-permissions",
         "sign-out",
         "result-status",
         "result-body",
@@ -418,6 +422,8 @@ async fn dev_page_is_one_self_contained_html_file() {
     ] {
         assert!(!html.contains(external), "external asset: {external}");
     }
+    // An empty icon, so no browser asks for a /favicon.ico that is not there.
+    assert!(html.contains(r#"<link rel="icon" href="data:,">"#));
 }
 
 #[actix_rt::test]

@@ -20,6 +20,7 @@ mod embed;
 mod failures;
 mod fastapi;
 mod faults;
+mod firstrun;
 mod gateway;
 mod hs256;
 mod jwks;

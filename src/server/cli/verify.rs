@@ -8,11 +8,14 @@ use crate::{Authenticator, MAX_REFRESH_WAIT};
 
 /// Verifies `token` (a leading `Bearer ` is accepted) with the configuration from the
 /// environment, fetching keys as the service would, and returns its claims.
+///
+/// Unless `RUST_LOG` says otherwise only warnings are logged, so a refusal is the one
+/// line on stderr and the service's `info` lines (keys loaded) do not bury it.
 pub fn verify(token: &str) -> Result<serde_json::Value, CliError> {
     let config = Config::from_env()?;
     let _logging = logging::init(
         config.server.log_format,
-        config.server.log_filter.as_deref(),
+        Some(config.server.log_filter.as_deref().unwrap_or("warn")),
         None,
     )?;
     verify_with(config, token)

@@ -7,18 +7,24 @@ use crate::{AuthUser, TokenType};
 
 /// `200 {"user_id", "session_id", "issuer", "expires_at", "org", "profile", "token_type"}`
 /// (and `"scopes"` for machine tokens); 503 when the database cannot be read.
+///
+/// `profile` always has the same four fields, `null` while unknown: the user's row is
+/// written off the request path, so a first call must not look different from the
+/// next one only because the row does not exist yet.
 pub async fn me(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let profile = state.store.profile(user.user_id()).await.map_err(|e| {
         tracing::warn!("GET /me: profile lookup failed: {e}");
         ApiError::Unavailable
     })?;
-    let profile = profile.map(|p| {
-        serde_json::json!({
-            "email": p.email,
-            "first_name": p.first_name,
-            "last_name": p.last_name,
-            "image_url": p.image_url,
-        })
+    let (email, first_name, last_name, image_url) = match profile {
+        Some(p) => (p.email, p.first_name, p.last_name, p.image_url),
+        None => (None, None, None, None),
+    };
+    let profile = serde_json::json!({
+        "email": email,
+        "first_name": first_name,
+        "last_name": last_name,
+        "image_url": image_url,
     });
     let mut body = serde_json::json!({
         "user_id": user.user_id(),

@@ -7,8 +7,9 @@
 //! way (see [`Store::revoke_session`]), and PostgreSQL also announces the write to
 //! the replicas' listeners ([`listener`]). The request path must never wait on this
 //! module: it reads the in-memory [`RevocationSet`] and hands user writes to the
-//! [`UserTracker`]'s background writer. Errors never carry the database URL or any
-//! other secret.
+//! [`UserTracker`]'s background writer. Errors never carry a password or any other
+//! secret: a database that cannot be opened is named by its SQLite file or by its URL
+//! with the password hidden.
 
 pub mod listener;
 pub mod revocations;
@@ -68,10 +69,21 @@ pub struct RevokedSession {
 /// A failure of the database layer.
 ///
 /// The messages name the operation and sqlx's description of the cause; sqlx
-/// does not put connection URLs (and so passwords) into its errors.
+/// does not put connection URLs (and so passwords) into its errors, and
+/// [`StoreError::Open`] prints the URL only through [`redact_url`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// The database of `DATABASE_URL` could not be opened: `target` names it (the
+    /// SQLite file, or the URL with its password hidden).
+    #[error("DATABASE_URL: cannot open {target}: {source}")]
+    Open {
+        /// What was opened, safe to print.
+        target: String,
+        /// sqlx's description of the cause.
+        #[source]
+        source: sqlx::Error,
+    },
     /// The database could not be reached or a statement failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -186,7 +198,13 @@ impl Store {
             // One direct connection first: the pool would retry a refused
             // connection until its timeout and then report only "timed out",
             // while this surfaces the real cause (refused, bad password, no file).
-            let mut probe = AnyConnection::connect(url).await?;
+            let mut probe =
+                AnyConnection::connect(url)
+                    .await
+                    .map_err(|source| StoreError::Open {
+                        target: describe_target(url),
+                        source,
+                    })?;
             if sqlite {
                 // The journal mode is stored in the file, so setting it once is
                 // enough. Switching needs an exclusive lock; if another process
@@ -203,11 +221,21 @@ impl Store {
         let listen_options = if sqlite {
             None
         } else {
-            let options = PgConnectOptions::from_str(url)?
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|source| StoreError::Open {
+                    target: describe_target(url),
+                    source,
+                })?
                 .application_name(listener::LISTENER_APPLICATION_NAME);
             Some(Arc::new(options))
         };
-        let pool = options.connect(url).await?;
+        let pool = options
+            .connect(url)
+            .await
+            .map_err(|source| StoreError::Open {
+                target: describe_target(url),
+                source,
+            })?;
 
         Ok(Store {
             pool,
@@ -561,6 +589,34 @@ impl Store {
         .await?;
         Ok(done.rows_affected() == 1)
     }
+}
+
+/// What a database URL opens, for an error message: the SQLite file (with what is
+/// wrong with its path, when something visibly is), or the URL without its password.
+fn describe_target(url: &str) -> String {
+    let Some(path) = sqlite_path(url) else {
+        return redact_url(url);
+    };
+    let file = std::path::Path::new(path);
+    let hint = match file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        Some(dir) if !dir.is_dir() => format!(" (the directory {} does not exist)", dir.display()),
+        _ if !file.exists() && !url.contains("mode=rwc") => {
+            " (the file does not exist; add ?mode=rwc to the URL to create it)".to_string()
+        }
+        _ => String::new(),
+    };
+    format!("the SQLite file {path}{hint}")
+}
+
+/// The file path of a `sqlite:` URL as sqlx reads it (`sqlite://x.db`, `sqlite:x.db`,
+/// `sqlite:///abs/x.db`), without its `?` options; `None` for other URLs and for
+/// in-memory databases.
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split_once('?').map_or(rest, |(path, _)| path);
+    (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
 /// A database URL without its password, for printing.
@@ -1069,5 +1125,30 @@ mod tests {
             .await
             .unwrap_err();
         assert!(!err.to_string().contains("hunter2secret"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("DATABASE_URL: cannot open postgres://keygate:***@127.0.0.1:1/none: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sqlite_paths_as_sqlx_reads_them() {
+        assert_eq!(
+            sqlite_path("sqlite://keygate.db?mode=rwc"),
+            Some("keygate.db")
+        );
+        assert_eq!(sqlite_path("sqlite:x.db"), Some("x.db"));
+        assert_eq!(sqlite_path("sqlite:///var/lib/k.db"), Some("/var/lib/k.db"));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://u:p@h/db"), None);
+        assert_eq!(
+            describe_target("sqlite:///nonexistent-dir/x.db?mode=rwc"),
+            "the SQLite file /nonexistent-dir/x.db (the directory /nonexistent-dir does not exist)"
+        );
+        assert_eq!(
+            describe_target("postgres://u:pw@h/db"),
+            "postgres://u:***@h/db"
+        );
     }
 }

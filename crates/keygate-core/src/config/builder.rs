@@ -16,9 +16,10 @@ use crate::auth::policy::Policy;
 use crate::auth::sources::TokenSources;
 use crate::auth::token_type::{TokenType, TokenTypes};
 use crate::auth::verifier::Verifier;
+use crate::auth::verifier::algorithm_list;
 use crate::clock::{self, SharedClock};
 use crate::keys::fetch::JwksSource;
-use crate::keys::key::public_key_from_pem;
+use crate::keys::key::{KeyError, PemKeyError, public_key_from_pem};
 use crate::keys::rotation::{KeyRotation, RotationConfig};
 use crate::keys::{KeysHandle, SecretKey};
 use crate::observe::{NoObserver, Observer, SharedObserver};
@@ -601,7 +602,7 @@ impl AuthenticatorBuilder {
         let static_key = match &self.public_key_pem {
             Some(pem) => Some(Arc::new(
                 public_key_from_pem(&pem.value, &algorithms)
-                    .map_err(|p| ConfigError::new(pem.var, p))?,
+                    .map_err(|e| static_key_error(pem.var, &algorithms, e))?,
             )),
             None => None,
         };
@@ -631,6 +632,24 @@ impl AuthenticatorBuilder {
             secret,
             issuers,
         })
+    }
+}
+
+/// The error of a `JWT_PUBLIC_KEY` that cannot be used: a key that the allow-list
+/// gives nothing to verify is a problem between both variables, and says so.
+fn static_key_error(var: &'static str, algorithms: &[Algorithm], e: PemKeyError) -> ConfigError {
+    match e {
+        PemKeyError::Key(KeyError::NoAllowedAlgorithm(kind)) => ConfigError::new(
+            format!("JWT_ALGORITHMS, {var}"),
+            format!(
+                "the {} key of {var} verifies {}, and JWT_ALGORITHMS allows only {}: \
+                 set JWT_ALGORITHMS to an algorithm of the key, or give a key of the allowed type",
+                kind.name(),
+                kind.algorithm_names(),
+                algorithm_list(algorithms)
+            ),
+        ),
+        other => ConfigError::new(var, other.to_string()),
     }
 }
 

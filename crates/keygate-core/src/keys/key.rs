@@ -33,6 +33,16 @@ impl KeyKind {
         }
     }
 
+    /// The algorithms a key of this kind can verify, for messages.
+    pub fn algorithm_names(self) -> &'static str {
+        match self {
+            KeyKind::Rsa => "RS256, RS384, RS512, PS256, PS384, PS512",
+            KeyKind::EcP256 => "ES256",
+            KeyKind::EcP384 => "ES384",
+            KeyKind::Ed25519 => "EdDSA",
+        }
+    }
+
     /// A short name for messages.
     pub fn name(self) -> &'static str {
         match self {
@@ -54,8 +64,8 @@ pub enum KeyError {
     #[error("RSA modulus shorter than 2048 bits")]
     WeakRsa,
     /// No allowed algorithm fits the key.
-    #[error("no allowed algorithm fits a {0} key")]
-    NoAllowedAlgorithm(&'static str),
+    #[error("no allowed algorithm fits a {} key (it verifies {})", .0.name(), .0.algorithm_names())]
+    NoAllowedAlgorithm(KeyKind),
 }
 
 /// A public key, parsed once for each allowed algorithm it may verify.
@@ -96,7 +106,7 @@ impl PublicKey {
             .filter(|a| kind.accepts(*a) && alg.is_none_or(|own| own == *a))
             .collect();
         if algorithms.is_empty() {
-            return Err(KeyError::NoAllowedAlgorithm(kind.name()));
+            return Err(KeyError::NoAllowedAlgorithm(kind));
         }
         let (material, parsed) = match (key.kind(), kind) {
             (DecodingKeyKind::RsaModulusExponent { n, e }, _) => rsa_keys(n, e, &algorithms)?,
@@ -216,18 +226,34 @@ impl SecretKey {
     }
 }
 
+/// Why a PEM value could not become a public key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PemKeyError {
+    /// A private key was given where the public one belongs.
+    #[error("is a private key; give the public key (openssl pkey -in key.pem -pubout)")]
+    PrivateKey,
+    /// The value is not PEM at all.
+    #[error("expected a PEM public key (-----BEGIN PUBLIC KEY-----)")]
+    NotPem,
+    /// PEM, but of no supported key type or curve.
+    #[error("{0}")]
+    Unsupported(&'static str),
+    /// A key of a supported type that the allowed algorithms cannot use, or whose
+    /// material is invalid.
+    #[error("{0}")]
+    Key(#[from] KeyError),
+}
+
 /// Parses a PEM public key of any supported family for the allowed algorithms.
 /// Keys pasted into a one-line variable often carry literal `\n`; those are read as
 /// line breaks.
-pub fn public_key_from_pem(pem: &str, allowed: &[Algorithm]) -> Result<PublicKey, String> {
+pub fn public_key_from_pem(pem: &str, allowed: &[Algorithm]) -> Result<PublicKey, PemKeyError> {
     let pem = pem.replace("\\n", "\n");
     if pem.contains("PRIVATE KEY-----") {
-        return Err(
-            "is a private key; give the public key (openssl pkey -in key.pem -pubout)".into(),
-        );
+        return Err(PemKeyError::PrivateKey);
     }
     if !pem.contains("-----BEGIN") {
-        return Err("expected a PEM public key (-----BEGIN PUBLIC KEY-----)".into());
+        return Err(PemKeyError::NotPem);
     }
     let bytes = pem.as_bytes();
     let (key, kind) = if let Ok(key) = DecodingKey::from_rsa_pem(bytes) {
@@ -239,13 +265,19 @@ pub fn public_key_from_pem(pem: &str, allowed: &[Algorithm]) -> Result<PublicKey
         let kind = match key.try_get_as_bytes().map(<[u8]>::len) {
             Ok(65) => KeyKind::EcP256,
             Ok(97) => KeyKind::EcP384,
-            _ => return Err("unsupported elliptic curve (P-256 and P-384 are)".into()),
+            _ => {
+                return Err(PemKeyError::Unsupported(
+                    "unsupported elliptic curve (P-256 and P-384 are)",
+                ));
+            }
         };
         (key, kind)
     } else {
-        return Err("not a PEM RSA, EC (P-256/P-384) or Ed25519 public key".into());
+        return Err(PemKeyError::Unsupported(
+            "not a PEM RSA, EC (P-256/P-384) or Ed25519 public key",
+        ));
     };
-    PublicKey::new(&key, kind, None, allowed).map_err(|e| e.to_string())
+    Ok(PublicKey::new(&key, kind, None, allowed)?)
 }
 
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
