@@ -320,3 +320,31 @@ expect_status() {
     status=$(curl -sS -o /dev/null -w '%{http_code}' "$@" "$url")
     [[ $status == "$want" ]] || die "$url answered $status, not $want"
 }
+
+# perf_summary DATA WHAT: the top symbols of a `perf record` and its self time by crate.
+perf_summary() {
+    local data=$1 what=$2
+    echo
+    echo "where $what's CPU went (perf, self time, top 30 symbols; data in $data):"
+    perf report -i "$data" --no-children --sort symbol --stdio -g none 2>/dev/null |
+        awk '/^ +[0-9.]+%/ && n < 30 { n++; line = $0; sub(/ +- +- *$/, "", line); print substr(line, 1, 110) }'
+    echo
+    echo "by crate or library (self time):"
+    perf report -i "$data" --no-children --sort symbol --stdio -g none 2>/dev/null |
+        awk '/^ +[0-9.]+%/ { pct = $1; sub("%", "", pct); sym = $0;
+             c = "other";
+             if (sym ~ /aws_lc|bn_|sha256|RSA_|rsa_/) c = "aws-lc (crypto)";
+             else if (sym ~ /keygate/) c = "keygate";
+             else if (sym ~ /serde_json|serde/) c = "serde/serde_json";
+             else if (sym ~ /awc::|actix_http::client|h1::client/) c = "awc (upstream client)";
+             else if (sym ~ /actix|h1::|http::/) c = "actix-web/actix-http";
+             else if (sym ~ /sqlite|sqlx/) c = "sqlx/sqlite (user writes)";
+             else if (sym ~ /prometheus/) c = "prometheus";
+             else if (sym ~ /quick_cache/) c = "quick_cache";
+             else if (sym ~ /tracing/) c = "tracing";
+             else if (sym ~ /tokio|mio::/) c = "tokio/mio";
+             else if (sym ~ /malloc|free|memmove|memcpy|memset|memcmp/) c = "libc (alloc, mem*)";
+             else if (sym ~ /kernel|\[k\]/) c = "kernel";
+             total[c] += pct }
+             END { for (c in total) printf "  %6.2f%%  %s\n", total[c], c }' | sort -rn
+}

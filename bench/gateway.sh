@@ -11,6 +11,9 @@
 #   5. nginx       GET / through nginx doing auth_request to keygate's /auth and
 #                  proxy_pass to the upstream, both over kept-alive connections (the
 #                  setup a user would otherwise build)
+#   6. nginx-pass  GET / through nginx doing only proxy_pass to the upstream, without
+#                  authentication: what a bare reverse proxy costs on this machine, the
+#                  reference for the proxy-to-upstream ratio
 # and prints requests/s, CPU per request of the serving processes, p50, p99, non-2xx
 # and the CPU split between keygate, the upstream, nginx and wrk. Any non-2xx
 # response or socket error fails the script. Every server runs one worker (WORKERS=1,
@@ -18,10 +21,13 @@
 # load generator share the cores, so read the ratios, which come from one run.
 #
 # Knobs (environment): CONNECTIONS (64), DURATION seconds (10), PIPELINE (1), ROUNDS
-# (1: each round runs every scenario once, in order; results are summed over rounds).
+# (1: each round runs every scenario once, in order; results are summed over rounds),
+# PROFILE (0; 1: sample the proxying keygate with `perf record` during its last run and
+# print where its CPU time goes).
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-1}
+PROFILE=${PROFILE:-0}
 # shellcheck source=bench/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -70,6 +76,8 @@ expect_status 401 "$proxy_base/"
 
 nginx_port=$(free_port)
 nginx_base=http://127.0.0.1:$nginx_port
+pass_port=$(free_port)
+pass_base=http://127.0.0.1:$pass_port
 mkdir -p "$work/nginx"
 cat >"$work/nginx/nginx.conf" <<NGINX
 worker_processes 1;
@@ -111,6 +119,18 @@ http {
             proxy_set_header Connection "";
         }
     }
+
+    server {
+        listen 127.0.0.1:$pass_port;
+        keepalive_requests 1000000;
+        location / {
+            proxy_set_header Host \$host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://app;
+        }
+    }
 }
 NGINX
 say "starting nginx on $nginx_base"
@@ -132,14 +152,25 @@ grep -q X-Original-URI "$work/cycle-auth.lua" || die "could not derive the /auth
 
 # --- runs ---------------------------------------------------------------------------
 
-scenarios=(healthz auth upstream proxy nginx)
+scenarios=(healthz auth upstream proxy nginx nginx-pass)
 one_round() {
     run healthz "$forward_base/healthz" - "$forward_base" keygate="$forward_pid"
     wrk_script=$work/cycle-auth.lua run auth "$forward_base/auth" "$work/one-token.txt" "$forward_base" keygate="$forward_pid"
     run upstream "$upstream_base/" - - upstream="$upstream_pid"
+    local perf_pid=
+    if [[ $PROFILE == 1 ]] && ((round == ROUNDS)); then
+        command -v perf >/dev/null || die "PROFILE=1 needs perf (apt-get install linux-perf)"
+        perf record -e cpu-clock -F 999 -g -p "$proxy_pid" -o "$target/gateway-perf.data" >/dev/null 2>&1 &
+        perf_pid=$!
+    fi
     run proxy "$proxy_base/" "$work/one-token.txt" "$proxy_base/_keygate" keygate="$proxy_pid" upstream="$upstream_pid"
+    if [[ -n $perf_pid ]]; then
+        kill -INT "$perf_pid" 2>/dev/null || true
+        wait "$perf_pid" 2>/dev/null || true
+    fi
     run nginx "$nginx_base/" "$work/one-token.txt" "$forward_base" \
         nginx="$nginx_pid" keygate="$forward_pid" upstream="$upstream_pid"
+    run nginx-pass "$pass_base/" - - nginx="$nginx_pid" upstream="$upstream_pid"
 }
 
 declare -A round_rps
@@ -169,13 +200,15 @@ done
 
 echo
 echo "targets (requests/s):"
-awk -v a="${mrps[auth]}" -v h="${mrps[healthz]}" -v p="${mrps[proxy]}" -v n="${mrps[nginx]}" -v u="${mrps[upstream]}" '
+awk -v a="${mrps[auth]}" -v h="${mrps[healthz]}" -v p="${mrps[proxy]}" -v n="${mrps[nginx]}" -v u="${mrps[upstream]}" -v b="${mrps[nginx-pass]}" '
     function verdict(x, bound) { return x >= bound ? "met" : "missed" }
     BEGIN {
         printf "  /auth repeated token >= 0.85 x /healthz: %.3f (%s)\n", a / h, verdict(a / h, 0.85)
         printf "  proxy >= 1.0 x nginx auth_request + proxy_pass: %.3f (%s)\n", p / n, verdict(p / n, 1.0)
         printf "  proxy >= 0.5 x the upstream directly: %.3f (%s)\n", p / u, verdict(p / u, 0.5)
+        printf "    for reference, nginx proxy_pass alone (no authentication) reaches %.3f x the upstream directly\n", b / u
     }'
+[[ $PROFILE != 1 ]] || perf_summary "$target/gateway-perf.data" "the proxying keygate"
 if ((failed)); then
     echo "FAILED: non-2xx responses or socket errors (see above)" >&2
     exit 1

@@ -155,27 +155,6 @@ awk -v u="${cpu_us[uncached]}" -v hr="${cpu_us[hello+rsa]}" 'BEGIN {
         hr, u, u / hr, u <= 1.25 * hr ? "met" : "missed" }'
 awk -v k="$hwm_kib" 'BEGIN { printf "  peak RSS <= 64 MiB: %.1f MiB (%s)\n", k / 1024, k <= 65536 ? "met" : "missed" }'
 
-if [[ -n $perf_pid ]]; then
-    echo
-    echo "where the uncached keygate's CPU went (perf, self time, top 30 symbols; data in $target/load-perf.data):"
-    perf report -i "$target/load-perf.data" --no-children --sort symbol --stdio -g none 2>/dev/null |
-        awk '/^ +[0-9.]+%/ && n < 30 { n++; line = $0; sub(/ +- +- *$/, "", line); print substr(line, 1, 110) }'
-    echo
-    echo "by crate or library (self time):"
-    perf report -i "$target/load-perf.data" --no-children --sort symbol --stdio -g none 2>/dev/null |
-        awk '/^ +[0-9.]+%/ { pct = $1; sub("%", "", pct); sym = $0;
-             c = "other";
-             if (sym ~ /aws_lc|bn_|sha256|RSA_|rsa_/) c = "aws-lc (crypto)";
-             else if (sym ~ /keygate/) c = "keygate";
-             else if (sym ~ /serde_json|serde/) c = "serde/serde_json";
-             else if (sym ~ /actix|h1::|http::/) c = "actix-web/actix-http";
-             else if (sym ~ /sqlite|sqlx/) c = "sqlx/sqlite (user writes)";
-             else if (sym ~ /prometheus/) c = "prometheus";
-             else if (sym ~ /quick_cache/) c = "quick_cache";
-             else if (sym ~ /malloc|free|memmove|memcpy|memset|memcmp/) c = "libc (alloc, mem*)";
-             else if (sym ~ /kernel|\[k\]/) c = "kernel";
-             total[c] += pct }
-             END { for (c in total) printf "  %6.2f%%  %s\n", total[c], c }' | sort -rn
-fi
+[[ -z $perf_pid ]] || perf_summary "$target/load-perf.data" "the uncached keygate"
 
 ((failed == 0)) || die "some requests did not succeed"
