@@ -33,7 +33,17 @@ async fn a_flood_of_distinct_bad_tokens_never_grows_the_cache() {
 
 #[actix_rt::test]
 async fn cached_tokens_still_expire_and_are_still_revoked() {
-    let clock = keygate::clock::ManualClock::new(now() as u64);
+    let start = now();
+    let clock = keygate::clock::ManualClock::new(start as u64);
+    // With no leeway, the time claims must come from the app's clock: a second that
+    // passes on the wall clock would make a fresh token's iat lie in its future.
+    let issued = |sub: &str| {
+        let mut c = claims(sub);
+        c["iat"] = json!(start);
+        c["nbf"] = json!(start);
+        c["exp"] = json!(start + 600);
+        c
+    };
     let app = spawn_app_with(
         &[
             ("JWT_SECRET", SECRET),
@@ -43,8 +53,8 @@ async fn cached_tokens_still_expire_and_are_still_revoked() {
         clock.clone(),
     )
     .await;
-    let mut c = claims("short");
-    c["exp"] = json!(now() + 30);
+    let mut c = issued("short");
+    c["exp"] = json!(start + 30);
     let token = hs256(&c);
     assert_eq!(app.get("/protected", Some(&token)).await.status, 200);
     assert_eq!(app.get("/protected", Some(&token)).await.status, 200);
@@ -62,7 +72,7 @@ async fn cached_tokens_still_expire_and_are_still_revoked() {
         "token_revoked"
     );
 
-    let other = hs256(&claims("later"));
+    let other = hs256(&issued("later"));
     assert_eq!(app.get("/protected", Some(&other)).await.status, 200);
     clock.advance_secs(700);
     assert_eq!(
