@@ -22,8 +22,8 @@
 #
 # Knobs (environment): CONNECTIONS (64), DURATION seconds (10), PIPELINE (1), ROUNDS
 # (1: each round runs every scenario once, in order; results are summed over rounds),
-# PROFILE (0; 1: sample the proxying keygate with `perf record` during its last run and
-# print where its CPU time goes).
+# PROFILE (0; 1 or proxy: sample the proxying keygate with `perf record` during its
+# last run and print where its CPU time goes; auth: the same for the /auth run).
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-1}
@@ -152,22 +152,37 @@ grep -q X-Original-URI "$work/cycle-auth.lua" || die "could not derive the /auth
 
 # --- runs ---------------------------------------------------------------------------
 
-scenarios=(healthz auth upstream proxy nginx nginx-pass)
-one_round() {
-    run healthz "$forward_base/healthz" - "$forward_base" keygate="$forward_pid"
-    wrk_script=$work/cycle-auth.lua run auth "$forward_base/auth" "$work/one-token.txt" "$forward_base" keygate="$forward_pid"
-    run upstream "$upstream_base/" - - upstream="$upstream_pid"
-    local perf_pid=
-    if [[ $PROFILE == 1 ]] && ((round == ROUNDS)); then
-        command -v perf >/dev/null || die "PROFILE=1 needs perf (apt-get install linux-perf)"
-        perf record -e cpu-clock -F 999 -g -p "$proxy_pid" -o "$target/gateway-perf.data" >/dev/null 2>&1 &
+[[ $PROFILE == 1 ]] && PROFILE=proxy
+case $PROFILE in
+0) ;;
+proxy | auth) command -v perf >/dev/null || die "PROFILE needs perf (apt-get install linux-perf)" ;;
+*) die "PROFILE is 0, 1, proxy or auth, not $PROFILE" ;;
+esac
+
+# profiled SCENARIO PID COMMAND...: runs COMMAND, sampled with perf when SCENARIO is the
+# one PROFILE names and this is the last round.
+profiled() {
+    local scenario=$1 pid=$2 perf_pid=
+    shift 2
+    if [[ $PROFILE == "$scenario" ]] && ((round == ROUNDS)); then
+        perf record -e cpu-clock -F 999 -g -p "$pid" -o "$target/gateway-perf.data" >/dev/null 2>&1 &
         perf_pid=$!
     fi
-    run proxy "$proxy_base/" "$work/one-token.txt" "$proxy_base/_keygate" keygate="$proxy_pid" upstream="$upstream_pid"
+    "$@"
     if [[ -n $perf_pid ]]; then
         kill -INT "$perf_pid" 2>/dev/null || true
         wait "$perf_pid" 2>/dev/null || true
     fi
+}
+
+scenarios=(healthz auth upstream proxy nginx nginx-pass)
+one_round() {
+    run healthz "$forward_base/healthz" - "$forward_base" keygate="$forward_pid"
+    wrk_script=$work/cycle-auth.lua profiled auth "$forward_pid" \
+        run auth "$forward_base/auth" "$work/one-token.txt" "$forward_base" keygate="$forward_pid"
+    run upstream "$upstream_base/" - - upstream="$upstream_pid"
+    profiled proxy "$proxy_pid" \
+        run proxy "$proxy_base/" "$work/one-token.txt" "$proxy_base/_keygate" keygate="$proxy_pid" upstream="$upstream_pid"
     run nginx "$nginx_base/" "$work/one-token.txt" "$forward_base" \
         nginx="$nginx_pid" keygate="$forward_pid" upstream="$upstream_pid"
     run nginx-pass "$pass_base/" - - nginx="$nginx_pid" upstream="$upstream_pid"
@@ -208,7 +223,7 @@ awk -v a="${mrps[auth]}" -v h="${mrps[healthz]}" -v p="${mrps[proxy]}" -v n="${m
         printf "  proxy >= 0.5 x the upstream directly: %.3f (%s)\n", p / u, verdict(p / u, 0.5)
         printf "    for reference, nginx proxy_pass alone (no authentication) reaches %.3f x the upstream directly\n", b / u
     }'
-[[ $PROFILE != 1 ]] || perf_summary "$target/gateway-perf.data" "the proxying keygate"
+[[ $PROFILE == 0 ]] || perf_summary "$target/gateway-perf.data" "the $PROFILE run's keygate"
 if ((failed)); then
     echo "FAILED: non-2xx responses or socket errors (see above)" >&2
     exit 1
