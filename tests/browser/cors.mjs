@@ -7,7 +7,7 @@
 // Exits 0 when every step passed, 1 on the first failure (with the reason on stderr).
 
 import http from "node:http";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const [keygate, allowedPort, otherPort, token] = process.argv.slice(2);
 if (!keygate || !allowedPort || !otherPort || !token) {
@@ -54,21 +54,7 @@ async function call(page, withToken) {
 
 async function main() {
   const pages = [await servePage(allowedPort), await servePage(otherPort)];
-  const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-    timeout: 60_000,
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     page.setDefaultTimeout(15_000);

@@ -9,7 +9,7 @@
 // Exits 0 when every step passed, 1 on the first failure (with the reason on stderr).
 // playwright-core never downloads a browser; it drives /usr/bin/chromium.
 
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const base = process.argv[2];
 if (!base) {
@@ -81,21 +81,7 @@ async function signIn(page, user, org = { id: "", role: "", permissions: "" }) {
 }
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-    timeout: 60_000,
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     page.setDefaultTimeout(STEP_TIMEOUT_MS);

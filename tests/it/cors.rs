@@ -247,17 +247,7 @@ async fn in_proxy_mode_keygates_cors_headers_replace_the_upstreams() {
 
 #[actix_rt::test]
 async fn a_page_on_another_origin_reads_the_200_and_the_401_in_chromium() {
-    let missing = crate::dev::browser_prerequisites_missing();
-    if !missing.is_empty() {
-        assert!(
-            !is_ci(),
-            "the CORS browser test cannot run in CI; missing: {}",
-            missing.join(", ")
-        );
-        eprintln!(
-            "SKIPPED CORS browser test: missing {} (run `bash .ci/setup`)",
-            missing.join(", ")
-        );
+    if !crate::dev::browser_test_can_run("CORS browser test") {
         return;
     }
     let (allowed, other) = (process::free_port(), process::free_port());

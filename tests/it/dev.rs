@@ -464,7 +464,7 @@ pub fn browser_dir() -> PathBuf {
 }
 
 /// What the browser test lacks on this machine, if anything.
-pub fn browser_prerequisites_missing() -> Vec<String> {
+fn browser_prerequisites_missing() -> Vec<String> {
     let mut missing = Vec::new();
     if !Path::new("/usr/bin/chromium").exists() {
         missing.push("/usr/bin/chromium (apt-get install chromium)".to_string());
@@ -483,20 +483,28 @@ pub fn browser_prerequisites_missing() -> Vec<String> {
     missing
 }
 
+/// Whether a browser test can run here; when it cannot, it fails in CI (`.ci/setup`
+/// installs everything, so a gap there is a failure) and is skipped with a notice locally.
+pub fn browser_test_can_run(test: &str) -> bool {
+    let missing = browser_prerequisites_missing();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        !is_ci(),
+        "the {test} cannot run in CI; missing: {}",
+        missing.join(", ")
+    );
+    eprintln!(
+        "SKIPPED {test}: missing {} (run `bash .ci/setup`)",
+        missing.join(", ")
+    );
+    false
+}
+
 #[test]
 fn dev_page_signs_in_calls_protected_and_signs_out_in_chromium() {
-    let missing = browser_prerequisites_missing();
-    if !missing.is_empty() {
-        // CI must run it: .ci/setup installs all of this, so a gap there is a failure.
-        assert!(
-            !is_ci(),
-            "the browser test cannot run in CI; missing: {}",
-            missing.join(", ")
-        );
-        eprintln!(
-            "SKIPPED dev page browser test: missing {} (run `bash .ci/setup`)",
-            missing.join(", ")
-        );
+    if !browser_test_can_run("dev page browser test") {
         return;
     }
     let dev = DevProcess::start();
