@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 /// One request the mock received.
@@ -74,7 +74,7 @@ impl MockBackendApi {
         let data = web::Data::from(state.clone());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = HttpServer::new(move || {
+        let handle = super::serve_mock!(listener, move || {
             App::new()
                 .app_data(data.clone())
                 .route("/v1/m2m_tokens/verify", web::post().to(verify))
@@ -83,15 +83,7 @@ impl MockBackendApi {
                     web::post().to(verify),
                 )
                 .route("/v1/api_keys/verify", web::post().to(verify))
-        })
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(0)
-        .listen(listener)
-        .unwrap()
-        .run();
-        let handle = server.handle();
-        actix_rt::spawn(server);
+        });
         MockBackendApi {
             url: format!("http://{addr}"),
             state,

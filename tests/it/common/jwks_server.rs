@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 /// How the server answers.
@@ -82,20 +82,12 @@ impl MockJwks {
         let data = web::Data::from(state.clone());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = HttpServer::new(move || {
+        let handle = super::serve_mock!(listener, move || {
             App::new()
                 .app_data(data.clone())
                 .route("/jwks.json", web::get().to(jwks))
                 .route("/v1/jwks", web::get().to(jwks))
-        })
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(0)
-        .listen(listener)
-        .unwrap()
-        .run();
-        let handle = server.handle();
-        actix_rt::spawn(server);
+        });
         MockJwks {
             url: format!("http://{addr}/jwks.json"),
             state,

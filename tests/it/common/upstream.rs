@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 
@@ -168,20 +168,12 @@ impl TestUpstream {
         let data = web::Data::from(seen.clone());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = HttpServer::new(move || {
+        let handle = super::serve_mock!(listener, move || {
             App::new()
                 .app_data(data.clone())
                 .route("/ws", web::get().to(socket))
                 .default_service(web::to(echo))
-        })
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(0)
-        .listen(listener)
-        .unwrap()
-        .run();
-        let handle = server.handle();
-        actix_rt::spawn(server);
+        });
         TestUpstream {
             url: format!("http://{addr}"),
             seen,
