@@ -31,20 +31,17 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say() { printf '==> %s\n' "$*" >&2; }
-die() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Waits up to $2 seconds for $1 to answer 200.
-wait_ok() {
-    local deadline=$((SECONDS + $2))
-    until curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null; do
-        ((SECONDS < deadline)) || return 1
-        sleep 0.2
-    done
+# Builds keygate and the hello example (release); sets $keygate and $hello.
+build_binaries() {
+    say "building keygate and the hello example (release)"
+    (cd "$root" && cargo build --release --bin keygate --example hello)
+    keygate=$target/release/keygate
+    hello=$target/release/examples/hello
+    [[ -x $keygate ]] || die "no binary at $keygate"
+    [[ -x $hello ]] || die "no binary at $hello"
 }
 
 # User+system CPU ticks of processes and their direct children (nginx's workers).

@@ -31,12 +31,7 @@ PROFILE=${PROFILE:-0}
 # shellcheck source=bench/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-say "building keygate and the hello example (release)"
-(cd "$root" && cargo build --release --bin keygate --example hello)
-keygate=$target/release/keygate
-hello=$target/release/examples/hello
-[[ -x $keygate ]] || die "no binary at $keygate"
-[[ -x $hello ]] || die "no binary at $hello"
+build_binaries
 
 setup_tools
 nginx=$(command -v nginx || echo /usr/sbin/nginx)

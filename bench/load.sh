@@ -33,12 +33,7 @@ PIN=${PIN:-1}
 # shellcheck source=bench/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-say "building keygate and the hello example (release)"
-(cd "$root" && cargo build --release --bin keygate --example hello)
-keygate=$target/release/keygate
-hello=$target/release/examples/hello
-[[ -x $keygate ]] || die "no binary at $keygate"
-[[ -x $hello ]] || die "no binary at $hello"
+build_binaries
 
 setup_tools
 mint_tokens "$TOKENS"

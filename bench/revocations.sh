@@ -38,8 +38,8 @@ a_pid=
 b_pid=
 database=
 
-say() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'revocations.sh: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cleanup() {
     local pid
@@ -60,19 +60,6 @@ trap 'exit 130' INT TERM
 for tool in curl psql python3; do
     command -v "$tool" >/dev/null || die "$tool is required"
 done
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Waits up to $2 seconds for $1 to answer 200.
-wait_ok() {
-    local deadline=$((SECONDS + $2))
-    until curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null; do
-        ((SECONDS < deadline)) || return 1
-        sleep 0.2
-    done
-}
 
 # `url` with its database name replaced (query kept).
 with_database() {
