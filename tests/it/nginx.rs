@@ -40,8 +40,9 @@ fn config(port: u16, keygate: &str, upstream: &str) -> String {
     let upstream = upstream.trim_start_matches("http://");
     format!(
         r#"
-user root;
-worker_processes 1;
+# One process, the test's child (so it never drops privileges): killing it leaves no
+# orphaned worker behind.
+master_process off;
 pid nginx.pid;
 error_log error.log info;
 events {{ worker_connections 64; }}
