@@ -70,15 +70,6 @@ fn assert_revoked(reply: &Reply, what: &str) {
     reply.assert_unauthorized("token_revoked", "Token revoked", what);
 }
 
-fn assert_hello(reply: &Reply, user: &str, what: &str) {
-    assert_eq!(reply.status, 200, "{what}: {:?}", reply.body);
-    assert_eq!(
-        reply.body,
-        json!({"message": format!("Hello, user {user}")}),
-        "{what}"
-    );
-}
-
 #[actix_rt::test]
 async fn a_revocation_survives_a_restart_on_the_same_database() {
     for url in database_urls().await {

@@ -6,10 +6,8 @@
 
 use std::time::Duration;
 
-use serde_json::json;
 use sqlx::AnyConnection;
 
-use crate::common::app::Reply;
 use crate::common::db::{connect, database_urls, is_postgres, postgres_admin_url, remove_database};
 use crate::common::poll::{SETTLE, poll_until};
 use crate::common::svix;
@@ -54,15 +52,6 @@ async fn replica(url: &str, webhooks: bool, poll_secs: &str) -> TestApp {
 /// An HS256 token of `user` whose `sid` is `sess_<user>`.
 fn token_of(user: &str) -> String {
     hs256(&claims(user))
-}
-
-fn assert_hello(reply: &Reply, user: &str, what: &str) {
-    assert_eq!(reply.status, 200, "{what}: {:?}", reply.body);
-    assert_eq!(
-        reply.body,
-        json!({"message": format!("Hello, user {user}")}),
-        "{what}"
-    );
 }
 
 /// Revokes `sess_<user>` through `app`'s webhook.

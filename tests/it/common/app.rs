@@ -62,6 +62,16 @@ impl Reply {
     }
 }
 
+/// Asserts the `200` greeting of `/protected` for `user`.
+pub fn assert_hello(reply: &Reply, user: &str, what: &str) {
+    assert_eq!(reply.status, 200, "{what}: {:?}", reply.body);
+    assert_eq!(
+        reply.body,
+        serde_json::json!({"message": format!("Hello, user {user}")}),
+        "{what}"
+    );
+}
+
 /// A fresh SQLite database URL in the temp directory.
 pub fn temp_sqlite_url() -> String {
     super::databases::fresh_sqlite_url()

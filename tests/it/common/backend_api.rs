@@ -2,7 +2,6 @@
 //! every request (path, body, `Authorization`) and answers from a table the test fills.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use actix_web::dev::ServerHandle;
@@ -72,9 +71,7 @@ impl MockBackendApi {
     pub async fn start() -> MockBackendApi {
         let state = Arc::new(State::default());
         let data = web::Data::from(state.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let handle = super::serve_mock!(listener, move || {
+        let (addr, handle) = super::serve_mock!(move || {
             App::new()
                 .app_data(data.clone())
                 .route("/v1/m2m_tokens/verify", web::post().to(verify))

@@ -1,7 +1,6 @@
 //! A JWKS server the tests control: publish and remove keys, fail, hang, return
 //! garbage or an oversized body, and count fetches.
 
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -80,9 +79,7 @@ impl MockJwks {
         let state = Arc::new(State::default());
         *state.keys.lock().unwrap() = keys;
         let data = web::Data::from(state.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let handle = super::serve_mock!(listener, move || {
+        let (addr, handle) = super::serve_mock!(move || {
             App::new()
                 .app_data(data.clone())
                 .route("/jwks.json", web::get().to(jwks))

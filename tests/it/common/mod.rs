@@ -15,25 +15,27 @@ pub mod svix;
 pub mod tokens;
 pub mod upstream;
 
-/// Serves a mock's `App` factory on `listener` with one worker, in the background of
-/// the test's actix system; evaluates to the server's handle.
+/// Serves a mock's `App` factory on a free loopback port with one worker, in the
+/// background of the test's actix system; evaluates to `(address, handle)`.
 macro_rules! serve_mock {
-    ($listener:expr, $factory:expr) => {{
+    ($factory:expr) => {{
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
         let server = actix_web::HttpServer::new($factory)
             .workers(1)
             .disable_signals()
             .shutdown_timeout(0)
-            .listen($listener)
+            .listen(listener)
             .unwrap()
             .run();
         let handle = server.handle();
         actix_rt::spawn(server);
-        handle
+        (addr, handle)
     }};
 }
 pub(crate) use serve_mock;
 
-pub use app::{Reply, TestApp, metric_value, spawn_app, spawn_app_with};
+pub use app::{Reply, TestApp, assert_hello, metric_value, spawn_app, spawn_app_with};
 pub use jwks_server::{MockJwks, Mode};
 pub use process::{run_keygate, spawn_keygate, spawn_keygate_on};
 pub use tokens::*;

@@ -166,9 +166,7 @@ impl TestUpstream {
     pub async fn start() -> TestUpstream {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let data = web::Data::from(seen.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let handle = super::serve_mock!(listener, move || {
+        let (addr, handle) = super::serve_mock!(move || {
             App::new()
                 .app_data(data.clone())
                 .route("/ws", web::get().to(socket))
