@@ -2,6 +2,10 @@
 
 use std::process::ExitCode;
 
+// The library never sets an allocator; the service does, for its proxy path's buffers.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     ExitCode::from(keygate::server::cli::main())
 }
