@@ -8,6 +8,9 @@
 //! request's own method and the path after `/auth` (Envoy's `path_prefix`); no original
 //! URI at all means `/`.
 
+use std::borrow::Cow;
+
+use actix_web::http::header::HeaderName;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::normalize::normalize;
@@ -17,12 +20,17 @@ use super::{Gateway, GatewayError, identity};
 pub const PATH: &str = "/auth";
 
 /// Where the proxy says the request was going.
-struct Original {
-    method: String,
-    uri: String,
+struct Original<'r> {
+    method: Cow<'r, str>,
+    uri: Cow<'r, str>,
 }
 
-fn header<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
+const FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
+const FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
+const ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
+const ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
+
+fn header<'r>(req: &'r HttpRequest, name: &HeaderName) -> Option<&'r str> {
     req.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -30,18 +38,25 @@ fn header<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
         .filter(|v| !v.is_empty())
 }
 
-fn original(req: &HttpRequest) -> Original {
+/// `method` upper-cased, borrowed when it already is.
+fn upper(method: &str) -> Cow<'_, str> {
+    if method.bytes().any(|b| b.is_ascii_lowercase()) {
+        Cow::Owned(method.to_ascii_uppercase())
+    } else {
+        Cow::Borrowed(method)
+    }
+}
+
+fn original(req: &HttpRequest) -> Original<'_> {
     let pairs = [
-        ("x-forwarded-method", "x-forwarded-uri"),
-        ("x-original-method", "x-original-uri"),
+        (&FORWARDED_METHOD, &FORWARDED_URI),
+        (&ORIGINAL_METHOD, &ORIGINAL_URI),
     ];
     for (method, uri) in pairs {
         if let Some(uri) = header(req, uri) {
             return Original {
-                method: header(req, method)
-                    .unwrap_or(req.method().as_str())
-                    .to_ascii_uppercase(),
-                uri: uri.to_string(),
+                method: upper(header(req, method).unwrap_or(req.method().as_str())),
+                uri: Cow::Borrowed(uri),
             };
         }
     }
@@ -51,12 +66,12 @@ fn original(req: &HttpRequest) -> Original {
         query => format!("{tail}?{query}"),
     };
     Original {
-        method: req.method().as_str().to_string(),
-        uri: if uri.is_empty() || uri.starts_with('?') {
+        method: Cow::Borrowed(req.method().as_str()),
+        uri: Cow::Owned(if uri.is_empty() || uri.starts_with('?') {
             format!("/{uri}")
         } else {
             uri
-        },
+        }),
     }
 }
 
@@ -79,13 +94,14 @@ pub async fn forward_auth(
     let original = original(&req);
     let path = normalize(path_of(&original.uri))?;
     let user = gateway.decide(&req, &original.method, &path).await?;
-    let mut response = HttpResponse::Ok();
+    let mut response = HttpResponse::Ok().finish();
     if let Some(user) = user {
-        for header in identity::headers(&user, gateway.forward_claims) {
-            response.insert_header(header);
+        let headers = response.headers_mut();
+        for (name, value) in identity::headers(&user, gateway.forward_claims) {
+            headers.insert(name, value);
         }
     }
-    Ok(response.finish())
+    Ok(response)
 }
 
 #[cfg(test)]
@@ -102,7 +118,7 @@ mod tests {
             .insert_header(("X-Original-URI", "/ignored"))
             .to_http_request();
         let o = original(&traefik);
-        assert_eq!((o.method.as_str(), o.uri.as_str()), ("POST", "/api/x?y=1"));
+        assert_eq!((o.method.as_ref(), o.uri.as_ref()), ("POST", "/api/x?y=1"));
         let nginx = TestRequest::get()
             .uri("/auth")
             .insert_header(("X-Original-Method", "DELETE"))
@@ -110,7 +126,7 @@ mod tests {
             .to_http_request();
         let o = original(&nginx);
         assert_eq!(
-            (o.method.as_str(), o.uri.as_str()),
+            (o.method.as_ref(), o.uri.as_ref()),
             ("DELETE", "/api/admin")
         );
         let envoy = TestRequest::put()
@@ -118,7 +134,7 @@ mod tests {
             .to_http_request();
         let o = original(&envoy);
         assert_eq!(
-            (o.method.as_str(), o.uri.as_str()),
+            (o.method.as_ref(), o.uri.as_ref()),
             ("PUT", "/api/items?id=2")
         );
         let bare = TestRequest::get().uri("/auth").to_http_request();

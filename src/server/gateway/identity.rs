@@ -35,37 +35,45 @@ pub fn strip(headers: &mut HeaderMap) {
     }
 }
 
+const USER_ID: HeaderName = HeaderName::from_static("x-auth-user-id");
+const SESSION_ID: HeaderName = HeaderName::from_static("x-auth-session-id");
+const ORG_ID: HeaderName = HeaderName::from_static("x-auth-org-id");
+const ORG_ROLE: HeaderName = HeaderName::from_static("x-auth-org-role");
+const ORG_PERMISSIONS: HeaderName = HeaderName::from_static("x-auth-org-permissions");
+const TOKEN_TYPE: HeaderName = HeaderName::from_static("x-auth-token-type");
+const CLAIMS: HeaderName = HeaderName::from_static("x-auth-claims");
+
 /// The identity headers of a verified caller: `X-Auth-User-Id`, and when present
 /// `X-Auth-Session-Id`, `X-Auth-Org-Id`, `X-Auth-Org-Role`, `X-Auth-Org-Permissions`,
 /// `X-Auth-Token-Type`, and `X-Auth-Claims` (the claims as base64url JSON) when asked for.
 pub fn headers(user: &AuthUser, forward_claims: bool) -> Vec<(HeaderName, HeaderValue)> {
     let mut out = Vec::with_capacity(7);
-    let mut push = |name: &'static str, value: &str| {
+    let mut push = |name: HeaderName, value: &str| {
         // A value a header cannot carry (a control character) is left out, never mangled.
         if let Ok(value) = HeaderValue::from_str(value) {
-            out.push((HeaderName::from_static(name), value));
+            out.push((name, value));
         }
     };
-    push("x-auth-user-id", user.user_id());
+    push(USER_ID, user.user_id());
     if let Some(sid) = user.session_id() {
-        push("x-auth-session-id", sid);
+        push(SESSION_ID, sid);
     }
     if let Some(org) = user.org() {
-        push("x-auth-org-id", &org.id);
+        push(ORG_ID, &org.id);
         if let Some(role) = &org.role {
-            push("x-auth-org-role", role);
+            push(ORG_ROLE, role);
         }
         if !org.permissions.is_empty() {
-            push("x-auth-org-permissions", &org.permissions.join(","));
+            push(ORG_PERMISSIONS, &org.permissions.join(","));
         }
     }
-    push("x-auth-token-type", user.token_type().as_str());
     if forward_claims {
-        push(
-            "x-auth-claims",
-            &URL_SAFE_NO_PAD.encode(user.claims().json_text()),
-        );
+        push(CLAIMS, &URL_SAFE_NO_PAD.encode(user.claims().json_text()));
     }
+    out.push((
+        TOKEN_TYPE,
+        HeaderValue::from_static(user.token_type().as_str()),
+    ));
     out
 }
 
