@@ -15,6 +15,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
+use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::filter::{FilterExt, filter_fn};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
@@ -50,12 +51,14 @@ pub fn init(
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_ansi(false)
+            .fmt_fields(TextFields)
             .with_filter(filter)
             .boxed(),
         LogFormat::Json => SpanFields
             .and_then(
                 tracing_subscriber::fmt::layer()
                     .with_writer(std::io::stderr)
+                    .fmt_fields(NoFields)
                     .event_format(JsonLines),
             )
             .with_filter(filter)
@@ -73,6 +76,71 @@ pub fn init(
         return Ok(Guard::default());
     }
     Ok(guard)
+}
+
+/// The fields of text lines: `name=value` separated by spaces, the message bare, the
+/// `log.*` fields of `log` records left out (the target says where a line came from).
+///
+/// The request span's fields are formatted on every request even when no line is
+/// written, so this stays plain: the default formatter runs each field name through
+/// terminal styling, which costs a request more than its routing does.
+struct TextFields;
+
+impl<'w> FormatFields<'w> for TextFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'w>, fields: R) -> fmt::Result {
+        let mut visitor = TextVisitor {
+            writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct TextVisitor<'w> {
+    writer: Writer<'w>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl TextVisitor<'_> {
+    fn write(&mut self, field: &Field, value: fmt::Arguments<'_>) {
+        let name = field.name();
+        if self.result.is_err() || name.starts_with("log.") {
+            return;
+        }
+        let separator = if self.first { "" } else { " " };
+        self.first = false;
+        self.result = if name == "message" {
+            write!(self.writer, "{separator}{value}")
+        } else {
+            write!(self.writer, "{separator}{name}={value}")
+        };
+    }
+}
+
+impl Visit for TextVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.write(field, format_args!("{value}"));
+        } else {
+            self.write(field, format_args!("{value:?}"));
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.write(field, format_args!("{value:?}"));
+    }
+}
+
+/// No span fields at all: JSON lines read theirs from [`Recorded`].
+struct NoFields;
+
+impl<'w> FormatFields<'w> for NoFields {
+    fn format_fields<R: RecordFields>(&self, _writer: Writer<'w>, _fields: R) -> fmt::Result {
+        Ok(())
+    }
 }
 
 /// Span fields kept as JSON in the span's extensions, for [`JsonLines`].
@@ -190,8 +258,60 @@ impl Visit for JsonVisitor<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
+    use std::io;
+    use std::sync::{Arc, Mutex};
+
     use super::*;
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn text_lines_carry_plain_fields_and_the_request_span() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .without_time()
+            .with_target(false)
+            .fmt_fields(TextFields)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let id = Some("req-1");
+            let span = tracing::info_span!(
+                "request",
+                request_id = id.map(tracing::field::display),
+                http.method = %"GET",
+                http.route = tracing::field::Empty,
+            );
+            let _entered = span.enter();
+            tracing::warn!(
+                code = "malformed_token",
+                attempt = 2,
+                "token rejected: {}",
+                "why"
+            );
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            text.trim(),
+            r#"WARN request{request_id=req-1 http.method=GET}: token rejected: why code="malformed_token" attempt=2"#,
+        );
+    }
 
     #[test]
     fn a_filter_that_does_not_parse_names_rust_log() {

@@ -22,19 +22,18 @@ pub struct RequestSpan;
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         let id = request.extensions().get::<RequestId>().cloned();
+        // Given at creation rather than recorded after: every record makes the log
+        // layer format the span's fields again.
         let span = tracing::info_span!(
             "request",
-            request_id = Empty,
-            http.method = %request.method(),
+            request_id = id.as_ref().map(|id| tracing::field::display(id.as_str())),
+            http.method = %request.method().as_str(),
             http.route = Empty,
             http.status_code = Empty,
             otel.name = Empty,
             otel.kind = Empty,
             otel.status_code = Empty,
         );
-        if let Some(id) = id {
-            span.record("request_id", tracing::field::display(id.as_str()));
-        }
         #[cfg(feature = "otlp")]
         if super::export::active() {
             // Named now: once a child span exists the exported span can no longer
