@@ -338,9 +338,9 @@ perf_summary() {
              else if (sym ~ /sqlite|sqlx/) c = "sqlx/sqlite (user writes)";
              else if (sym ~ /prometheus/) c = "prometheus";
              else if (sym ~ /quick_cache/) c = "quick_cache";
-             else if (sym ~ /tracing/) c = "tracing";
+             else if (sym ~ /tracing|sharded_slab/) c = "tracing";
              else if (sym ~ /tokio|mio::/) c = "tokio/mio";
-             else if (sym ~ /malloc|free|memmove|memcpy|memset|memcmp/) c = "libc (alloc, mem*)";
+             else if (sym ~ /malloc|free|memmove|memcpy|memset|memcmp/) c = "allocator, mem*";
              else if (sym ~ /kernel|\[k\]/) c = "kernel";
              total[c] += pct }
              END { for (c in total) printf "  %6.2f%%  %s\n", total[c], c }' | sort -rn

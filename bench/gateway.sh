@@ -218,7 +218,10 @@ awk -v a="${mrps[auth]}" -v h="${mrps[healthz]}" -v p="${mrps[proxy]}" -v n="${m
         printf "  proxy >= 0.5 x the upstream directly: %.3f (%s)\n", p / u, verdict(p / u, 0.5)
         printf "    for reference, nginx proxy_pass alone (no authentication) reaches %.3f x the upstream directly\n", b / u
     }'
-[[ $PROFILE == 0 ]] || perf_summary "$target/gateway-perf.data" "the $PROFILE run's keygate"
+if [[ $PROFILE != 0 ]]; then
+    echo "  (perf sampled the $PROFILE run's keygate, which slows it: take ratios from a run without PROFILE)"
+    perf_summary "$target/gateway-perf.data" "the $PROFILE run's keygate"
+fi
 if ((failed)); then
     echo "FAILED: non-2xx responses or socket errors (see above)" >&2
     exit 1
