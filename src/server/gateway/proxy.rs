@@ -440,17 +440,15 @@ mod tests {
     #[test]
     fn the_scheme_is_the_listeners_unless_a_proxy_says_otherwise() {
         assert_eq!(scheme(&TestRequest::get().to_http_request()), "http");
-        let forwarded = TestRequest::get()
-            .insert_header(("X-Forwarded-Proto", "https"))
-            .to_http_request();
-        assert_eq!(scheme(&forwarded), "https");
-        let rfc7239 = TestRequest::get()
-            .insert_header(("Forwarded", "for=192.0.2.60;proto=https"))
-            .to_http_request();
-        assert_eq!(scheme(&rfc7239), "https");
-        let odd = TestRequest::get()
-            .insert_header(("X-Forwarded-Proto", "gopher"))
-            .to_http_request();
-        assert_eq!(scheme(&odd), "http");
+        for (name, value, expected) in [
+            ("X-Forwarded-Proto", "https", "https"),
+            ("Forwarded", "for=192.0.2.60;proto=https", "https"),
+            ("X-Forwarded-Proto", "gopher", "http"),
+        ] {
+            let req = TestRequest::get()
+                .insert_header((name, value))
+                .to_http_request();
+            assert_eq!(scheme(&req), expected, "{name}: {value}");
+        }
     }
 }
