@@ -21,7 +21,7 @@ use super::config::Config;
 use super::cors;
 use super::dev::DevIssuer;
 use super::gateway::proxy::{self, Upstream};
-use super::gateway::{Gateway, forward_auth, identity};
+use super::gateway::{ForwardAuth, Gateway, forward_auth, identity};
 use super::metrics::{Metrics, ServiceObserver};
 use super::request_id;
 use super::routes::{self, AppState};
@@ -149,10 +149,18 @@ impl Application {
             .map(web::Data::new);
         let upstream = gateway.upstream.clone();
         let (upstream_timeout, max_body) = (gateway.upstream_timeout, gateway.max_body_bytes);
+        let preflight_origins = match (&cors, gateway.forward_auth_preflight) {
+            (Some(cors), true) => cors.origins.clone(),
+            _ => Vec::new(),
+        };
         let gateway = web::Data::new(Gateway {
             rules: gateway.rules,
             authenticator: authenticator.clone(),
             forward_claims: gateway.forward_claims,
+            forward_auth: ForwardAuth {
+                convention: gateway.forward_auth_headers,
+                preflight_origins,
+            },
         });
         let metrics = state.metrics.clone();
         let http = HttpServer::new(move || {

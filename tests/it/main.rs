@@ -11,6 +11,7 @@ mod common;
 
 mod attacks;
 mod cache;
+mod caddy;
 mod clerk;
 mod conformance;
 mod cors;
@@ -22,6 +23,7 @@ mod fastapi;
 mod faults;
 mod firstrun;
 mod gateway;
+mod gateway_attacks;
 mod hs256;
 mod jwks;
 mod mint;

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::forward_auth::Convention;
 use super::rules::Rules;
 use crate::ConfigError;
 use crate::config::env::Env;
@@ -17,6 +18,8 @@ pub const VARIABLES: &[&str] = &[
     "UPSTREAM_TIMEOUT_SECS",
     "GATEWAY_MAX_BODY_BYTES",
     "GATEWAY_FORWARD_CLAIMS",
+    "FORWARD_AUTH_HEADERS",
+    "FORWARD_AUTH_PREFLIGHT",
 ];
 
 /// The gateway's configuration, validated (rules compiled) at start.
@@ -32,6 +35,10 @@ pub struct GatewayConfig {
     pub max_body_bytes: u64,
     /// `GATEWAY_FORWARD_CLAIMS`: also send `X-Auth-Claims`.
     pub forward_claims: bool,
+    /// `FORWARD_AUTH_HEADERS`: which headers name the original request of `/auth`.
+    pub forward_auth_headers: Convention,
+    /// `FORWARD_AUTH_PREFLIGHT`: let CORS preflights from allowed origins through `/auth`.
+    pub forward_auth_preflight: bool,
 }
 
 impl GatewayConfig {
@@ -64,6 +71,13 @@ impl GatewayConfig {
             upstream_timeout: env.seconds("UPSTREAM_TIMEOUT_SECS", 30, 1)?,
             max_body_bytes: env.number("GATEWAY_MAX_BODY_BYTES", 10_485_760, 0)?,
             forward_claims: env.flag("GATEWAY_FORWARD_CLAIMS", false)?,
+            forward_auth_headers: match env.get("FORWARD_AUTH_HEADERS") {
+                Some(value) => value
+                    .parse()
+                    .map_err(|problem| ConfigError::new("FORWARD_AUTH_HEADERS", problem))?,
+                None => Convention::Auto,
+            },
+            forward_auth_preflight: env.flag("FORWARD_AUTH_PREFLIGHT", true)?,
         })
     }
 }

@@ -43,6 +43,16 @@ pub enum GatewayError {
     /// The request body is larger than `GATEWAY_MAX_BODY_BYTES`.
     #[error("request body too large")]
     PayloadTooLarge,
+    /// The request body's framing broke after the request was allowed (a chunk size
+    /// that is not hex or overflows, more data than a chunk announced).
+    #[error("malformed request body")]
+    InvalidBody,
+    /// A WebSocket upgrade with another method than `GET` (RFC 6455).
+    #[error("a WebSocket upgrade must be a GET")]
+    InvalidUpgrade,
+    /// Forward auth: the headers of two proxy conventions name different requests.
+    #[error("the original request's headers disagree")]
+    ConflictingOriginal,
 }
 
 impl ResponseError for GatewayError {
@@ -53,6 +63,8 @@ impl ResponseError for GatewayError {
             GatewayError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
             GatewayError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::InvalidBody | GatewayError::InvalidUpgrade => StatusCode::BAD_REQUEST,
+            GatewayError::ConflictingOriginal => StatusCode::FORBIDDEN,
         }
     }
 
@@ -63,9 +75,28 @@ impl ResponseError for GatewayError {
             GatewayError::UpstreamUnavailable(_) => ("Bad gateway", "upstream_unavailable"),
             GatewayError::UpstreamTimeout => ("Gateway timeout", "upstream_timeout"),
             GatewayError::PayloadTooLarge => ("Payload too large", "payload_too_large"),
+            GatewayError::InvalidBody => ("Bad request", "invalid_body"),
+            GatewayError::InvalidUpgrade => ("Bad request", "invalid_upgrade"),
+            GatewayError::ConflictingOriginal => ("Forbidden", "conflicting_original_request"),
         };
         HttpResponse::build(self.status_code())
             .json(serde_json::json!({ "detail": detail, "code": code }))
+    }
+}
+
+/// `user`, when every identity value can be sent as a header as it is; else the token
+/// is malformed for the gateway, and the operator's log says which claim.
+fn faithful(user: AuthUser) -> Result<AuthUser, AuthError> {
+    match identity::unfaithful(&user) {
+        None => Ok(user),
+        Some(rejection) => {
+            tracing::debug!(
+                code = rejection.error.code(),
+                "token rejected: {}",
+                rejection.reason
+            );
+            Err(rejection.error)
+        }
     }
 }
 
@@ -77,6 +108,18 @@ pub struct Gateway {
     pub authenticator: Authenticator,
     /// `GATEWAY_FORWARD_CLAIMS`.
     pub forward_claims: bool,
+    /// How `/auth` reads the original request.
+    pub forward_auth: ForwardAuth,
+}
+
+/// How `/auth` reads the request a proxy asks about.
+#[derive(Debug, Clone)]
+pub struct ForwardAuth {
+    /// `FORWARD_AUTH_HEADERS`.
+    pub convention: forward_auth::Convention,
+    /// The origins whose CORS preflights pass (`CORS_ALLOWED_ORIGINS`); empty with
+    /// `FORWARD_AUTH_PREFLIGHT=false` or CORS off.
+    pub preflight_origins: Vec<String>,
 }
 
 impl Gateway {
@@ -95,9 +138,14 @@ impl Gateway {
         };
         match rule.access {
             // A bad token on a public route is ignored: the request goes on anonymously.
-            Access::Public => Ok(authenticator.try_authenticate(req).await.ok().flatten()),
+            Access::Public => Ok(authenticator
+                .try_authenticate(req)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|user| faithful(user).ok())),
             Access::Authenticated => {
-                let user = authenticator.authenticate(req).await?;
+                let user = faithful(authenticator.authenticate(req).await?)?;
                 if let Some(role) = &rule.org_role {
                     user.require_org_role(role)?;
                 }

@@ -1,14 +1,15 @@
 //! The reverse proxy (`UPSTREAM_URL` set): every request that is not keygate's own
 //! (`/_keygate/…`) goes to the upstream after the rules, or nowhere.
 //!
-//! Forwarded: the method, the normalised path and the query, the headers without
-//! hop-by-hop ones (and without the client's `X-Auth-*`, already gone), the body
-//! streamed, `X-Forwarded-For` (appended), `X-Forwarded-Proto`, `X-Forwarded-Host`
-//! and the identity headers; `Authorization` and cookies pass unchanged; `X-Request-Id`
-//! is the request's id, and with span export on, `traceparent` names keygate's
-//! `upstream` span (else the client's passes as it came). The upstream's
-//! status, headers (without hop-by-hop ones) and body come back as they are, streamed.
-//! Each worker has its own client with a keep-alive pool.
+//! Forwarded: the method, the normalised path and the query, the headers by one policy
+//! ([`forward_headers`]) — without hop-by-hop ones, without the client's `X-Auth-*`
+//! (already gone) and routing overrides, with `X-Forwarded-For` (appended),
+//! `X-Forwarded-Proto`, `X-Forwarded-Host` and the identity headers; `Authorization`
+//! and cookies pass unchanged; `X-Request-Id` is the request's id, and with span export
+//! on, `traceparent` names keygate's `upstream` span (else the client's passes as it
+//! came) — and the body streamed. A WebSocket handshake is such a request too
+//! ([`ws`]). The upstream's status, headers (without hop-by-hop ones) and body come
+//! back as they are, streamed. Each worker has its own client with a keep-alive pool.
 
 use std::cell::Cell;
 use std::net::IpAddr;
@@ -30,6 +31,7 @@ use tracing::field::Empty;
 
 use super::normalize::normalize;
 use super::{Gateway, GatewayError, identity, ws};
+use crate::AuthUser;
 use crate::server::metrics::Metrics;
 use crate::server::request_id::{self, RequestId};
 use crate::server::telemetry;
@@ -58,6 +60,7 @@ pub struct Upstream {
     /// dropped and keygate's own replace them.
     owns_cors: bool,
     metrics: Metrics,
+    tunnels: ws::Tunnels,
 }
 
 impl Upstream {
@@ -72,7 +75,7 @@ impl Upstream {
         let client = awc::Client::builder()
             .connector(
                 awc::Connector::new()
-                    .timeout(Duration::from_secs(5))
+                    .timeout(CONNECT_TIMEOUT)
                     .limit(256)
                     .conn_keep_alive(Duration::from_secs(30))
                     .conn_lifetime(Duration::from_secs(300)),
@@ -88,28 +91,22 @@ impl Upstream {
             max_body_bytes,
             owns_cors,
             metrics,
+            tunnels: ws::Tunnels::new(CONNECT_TIMEOUT),
         }
-    }
-
-    /// The upstream's origin.
-    pub fn origin(&self) -> &str {
-        &self.origin
-    }
-
-    /// The worker's client.
-    pub fn client(&self) -> &awc::Client {
-        &self.client
     }
 }
 
+/// How long connecting to the upstream may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Which headers of a message are hop-by-hop: the fixed list and the names its
 /// `Connection` headers list (read once; most messages have none).
-struct HopByHop {
+pub(super) struct HopByHop {
     listed: Vec<HeaderName>,
 }
 
 impl HopByHop {
-    fn of(headers: &HeaderMap) -> HopByHop {
+    pub(super) fn of(headers: &HeaderMap) -> HopByHop {
         let listed = headers
             .get_all(header::CONNECTION)
             .filter_map(|value| value.to_str().ok())
@@ -119,7 +116,7 @@ impl HopByHop {
         HopByHop { listed }
     }
 
-    fn contains(&self, name: &HeaderName) -> bool {
+    pub(super) fn contains(&self, name: &HeaderName) -> bool {
         HOP_BY_HOP.contains(&name.as_str()) || self.listed.contains(name)
     }
 }
@@ -198,15 +195,25 @@ fn scheme(req: &HttpRequest) -> &'static str {
     }
 }
 
-/// The request body, cut off (with an error) past the limit; `hit` records that.
-struct Limited<S> {
+/// What went wrong with a request body on its way to the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyFault {
+    /// Past `GATEWAY_MAX_BODY_BYTES`.
+    TooLarge,
+    /// The client's framing broke (or the client went away mid-body).
+    Broken,
+}
+
+/// The request body, cut off (with an error) past the limit; `fault` records why the
+/// body ended early, so that the client's fault is never reported as the upstream's.
+struct Checked<S> {
     inner: S,
     seen: u64,
     max: u64,
-    hit: Rc<Cell<bool>>,
+    fault: Rc<Cell<Option<BodyFault>>>,
 }
 
-impl<S: Stream<Item = Result<Bytes, PayloadError>> + Unpin> Stream for Limited<S> {
+impl<S: Stream<Item = Result<Bytes, PayloadError>> + Unpin> Stream for Checked<S> {
     type Item = Result<Bytes, PayloadError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -214,10 +221,14 @@ impl<S: Stream<Item = Result<Bytes, PayloadError>> + Unpin> Stream for Limited<S
             Poll::Ready(Some(Ok(chunk))) => {
                 self.seen += chunk.len() as u64;
                 if self.seen > self.max {
-                    self.hit.set(true);
+                    self.fault.set(Some(BodyFault::TooLarge));
                     return Poll::Ready(Some(Err(PayloadError::Overflow)));
                 }
                 Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                self.fault.set(Some(BodyFault::Broken));
+                Poll::Ready(Some(Err(e)))
             }
             other => other,
         }
@@ -231,6 +242,65 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// Client headers the proxy sets itself or never forwards, besides hop-by-hop ones.
+fn owned_here(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "host"
+            | "content-length"
+            | "x-forwarded-for"
+            | "x-forwarded-proto"
+            | "x-forwarded-host"
+            | "x-request-id"
+    ) || identity::is_identity_name(name.as_str())
+        || identity::is_routing_override(name.as_str())
+}
+
+/// The one header policy of every forwarded request, WebSocket handshakes included:
+/// the client's end-to-end headers (without hop-by-hop ones, `X-Auth-*` in any spelling
+/// and routing overrides), `X-Forwarded-For` (appended), `X-Forwarded-Proto`,
+/// `X-Forwarded-Host`, the identity headers of `user` and the request id, into `out`.
+pub(super) fn forward_headers(
+    req: &HttpRequest,
+    user: Option<&AuthUser>,
+    forward_claims: bool,
+    out: &mut HeaderMap,
+) {
+    let skip = HopByHop::of(req.headers());
+    for (name, value) in req.headers() {
+        if !owned_here(name) && !skip.contains(name) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    if let Ok(value) = HeaderValue::try_from(forwarded_for(req)) {
+        out.insert(X_FORWARDED_FOR, value);
+    }
+    out.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme(req)));
+    if let Some(host) = req.headers().get(header::HOST) {
+        out.insert(X_FORWARDED_HOST, host.clone());
+    }
+    if let Some(user) = user {
+        for (name, value) in identity::headers(user, forward_claims) {
+            out.insert(name, value);
+        }
+    }
+    if let Some(id) = RequestId::of(req)
+        && let Ok(value) = HeaderValue::from_str(id.as_str())
+    {
+        out.insert(request_id::HEADER, value);
+    }
+}
+
+/// The gateway's answer to a request that could not be sent or answered.
+pub(super) fn send_error(e: SendRequestError) -> GatewayError {
+    match e {
+        SendRequestError::Timeout | SendRequestError::Connect(ConnectError::Timeout) => {
+            GatewayError::UpstreamTimeout
+        }
+        other => GatewayError::UpstreamUnavailable(other.to_string()),
+    }
+}
+
 /// Proxies one request.
 pub async fn proxy(
     req: HttpRequest,
@@ -238,27 +308,32 @@ pub async fn proxy(
     gateway: web::Data<Gateway>,
     upstream: web::Data<Upstream>,
 ) -> Result<HttpResponse, GatewayError> {
+    ws::check_method(&req, req.method().as_str())?;
     let path = normalize(req.path())?;
     let user = gateway.decide(&req, req.method().as_str(), &path).await?;
-    let identity = user
-        .as_ref()
-        .map(|user| identity::headers(user, gateway.forward_claims))
-        .unwrap_or_default();
     let target = match req.query_string() {
         "" => path,
         query => format!("{path}?{query}"),
     };
-    if ws::is_upgrade(&req) {
-        return ws::forward(&req, payload, &upstream, &target, identity).await;
+    let mut url = String::with_capacity(upstream.origin.len() + target.len());
+    url.push_str(&upstream.origin);
+    url.push_str(&target);
+    if ws::tunnels(&req) {
+        let mut headers = HeaderMap::with_capacity(req.headers().len() + 8);
+        forward_headers(&req, user.as_ref(), gateway.forward_claims, &mut headers);
+        let started = Instant::now();
+        let answer = ws::tunnel(payload, &upstream.tunnels, &url, headers, upstream.timeout).await;
+        let status = answer.as_ref().ok().map(|(_, status)| *status);
+        upstream
+            .metrics
+            .upstream_request(status, started.elapsed().as_secs_f64());
+        return answer.map(|(response, _)| response);
     }
     let declared = content_length(req.headers());
     if declared.is_some_and(|len| len > upstream.max_body_bytes) {
         return Err(GatewayError::PayloadTooLarge);
     }
 
-    let mut url = String::with_capacity(upstream.origin.len() + target.len());
-    url.push_str(&upstream.origin);
-    url.push_str(&target);
     let mut forwarded = upstream
         .client
         .request(req.method().clone(), url)
@@ -266,37 +341,12 @@ pub async fn proxy(
         .timeout(upstream.timeout);
     // Headers go into the request's map directly: the builder methods move the whole
     // request once per header.
-    let out = forwarded.headers_mut();
-    let skip = HopByHop::of(req.headers());
-    for (name, value) in req.headers() {
-        let owned_here = matches!(
-            name.as_str(),
-            "host"
-                | "content-length"
-                | "x-forwarded-for"
-                | "x-forwarded-proto"
-                | "x-forwarded-host"
-                | "x-request-id"
-        );
-        if !owned_here && !skip.contains(name) {
-            out.append(name.clone(), value.clone());
-        }
-    }
-    if let Ok(value) = HeaderValue::try_from(forwarded_for(&req)) {
-        out.insert(X_FORWARDED_FOR, value);
-    }
-    out.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme(&req)));
-    if let Some(host) = req.headers().get(header::HOST) {
-        out.insert(X_FORWARDED_HOST, host.clone());
-    }
-    for (name, value) in identity {
-        out.insert(name, value);
-    }
-    if let Some(id) = RequestId::of(&req)
-        && let Ok(value) = HeaderValue::from_str(id.as_str())
-    {
-        out.insert(request_id::HEADER, value);
-    }
+    forward_headers(
+        &req,
+        user.as_ref(),
+        gateway.forward_claims,
+        forwarded.headers_mut(),
+    );
     // The upstream span exists to be exported; without export it would only cost the
     // subscriber a span per proxied request.
     let span = if telemetry::active() {
@@ -315,46 +365,38 @@ pub async fn proxy(
         }
     }
 
-    let hit = Rc::new(Cell::new(false));
+    let fault = Rc::new(Cell::new(None));
     let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
+    let body = Checked {
+        inner: payload,
+        seen: 0,
+        max: upstream.max_body_bytes,
+        fault: fault.clone(),
+    };
     let started = Instant::now();
     let sent = match (declared, chunked) {
         (Some(len), _) if len > 0 => {
-            let body = Limited {
-                inner: payload,
-                seen: 0,
-                max: upstream.max_body_bytes,
-                hit: hit.clone(),
-            };
             forwarded
                 .send_body(SizedStream::new(len, body))
                 .instrument(span.clone())
                 .await
         }
-        (_, true) => {
-            let body = Limited {
-                inner: payload,
-                seen: 0,
-                max: upstream.max_body_bytes,
-                hit: hit.clone(),
-            };
-            forwarded.send_stream(body).instrument(span.clone()).await
-        }
+        (_, true) => forwarded.send_stream(body).instrument(span.clone()).await,
         _ => forwarded.send().instrument(span.clone()).await,
     };
     let response = match sent {
         Ok(response) => response,
+        // A body the client broke or made too large is the client's fault, not an
+        // upstream error: neither the answer nor the metric blames the upstream.
+        Err(_) if fault.get() == Some(BodyFault::TooLarge) => {
+            return Err(GatewayError::PayloadTooLarge);
+        }
+        Err(_) if fault.get() == Some(BodyFault::Broken) => return Err(GatewayError::InvalidBody),
         Err(e) => {
             upstream
                 .metrics
                 .upstream_request(None, started.elapsed().as_secs_f64());
-            return Err(match e {
-                _ if hit.get() => GatewayError::PayloadTooLarge,
-                SendRequestError::Timeout | SendRequestError::Connect(ConnectError::Timeout) => {
-                    GatewayError::UpstreamTimeout
-                }
-                other => GatewayError::UpstreamUnavailable(other.to_string()),
-            });
+            return Err(send_error(e));
         }
     };
     span.record("http.status_code", response.status().as_u16());

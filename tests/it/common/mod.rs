@@ -6,6 +6,7 @@ pub mod backend_api;
 #[path = "../../support/databases.rs"]
 pub mod databases;
 pub mod db;
+pub mod front;
 pub mod jwks_server;
 #[cfg(feature = "otlp")]
 pub mod otlp;

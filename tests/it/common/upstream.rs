@@ -60,7 +60,12 @@ pub struct TestUpstream {
 
 async fn record(req: &HttpRequest, mut payload: web::Payload, seen: &Mutex<Vec<Seen>>) -> Seen {
     let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
+    // An upgrade request's payload is the connection itself, which never ends here.
+    let upgrade = req.head().upgrade();
+    while let Some(chunk) = match upgrade {
+        true => None,
+        false => payload.next().await,
+    } {
         match chunk {
             Ok(chunk) => body.extend_from_slice(&chunk),
             Err(_) => break,
