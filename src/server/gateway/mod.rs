@@ -98,12 +98,7 @@ impl Gateway {
             Access::Public => Ok(authenticator.try_authenticate(req).await.ok().flatten()),
             Access::Authenticated => {
                 let user = authenticator.authenticate(req).await?;
-                if let Some(role) = &rule.org_role {
-                    user.require_org_role(role)?;
-                }
-                if let Some(permission) = &rule.permission {
-                    user.require_permission(permission)?;
-                }
+                rule.authorize(&user)?;
                 Ok(Some(user))
             }
         }
