@@ -503,7 +503,13 @@ async fn dev_page_is_one_self_contained_html_file() {
 async fn dev_routes_do_not_exist_under_serve() {
     let app = spawn_app(&[("JWT_SECRET", SECRET)]).await;
 
-    for path in ["/dev", "/dev/", "/dev/jwks.json", "/dev/token"] {
+    for path in [
+        "/dev",
+        "/dev/",
+        "/dev/jwks.json",
+        "/dev/token",
+        "/dev/step-up",
+    ] {
         assert_eq!(app.get(path, None).await.status, 404, "GET {path}");
     }
     let reply = send(
