@@ -1,12 +1,13 @@
 //! The routes of the `embed` example: an application's own public, protected,
-//! optional-auth and organization-guarded routes, guarded by keygate.
+//! optional-auth, organization-guarded, plan-guarded and reverified-only routes,
+//! guarded by keygate.
 //!
 //! `main.rs` serves them; the integration tests serve the same `routes` and call each
 //! one over HTTP.
 
 use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, web};
-use keygate::{AuthError, AuthUser, require_auth};
+use keygate::{AuthError, AuthUser, FactorLevel, Reverification, require_auth};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -22,7 +23,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/projects", web::get().to(projects))
                 .route("/admin", web::get().to(admin))
                 .route("/invoices", web::get().to(invoices))
-                .route("/billing", web::get().to(billing)),
+                .route("/billing", web::get().to(billing))
+                .route("/reports", web::get().to(reports))
+                .route("/exports", web::post().to(exports))
+                .route("/account", web::delete().to(delete_account))
+                .route("/payouts", web::post().to(payouts)),
         );
 }
 
@@ -79,4 +84,35 @@ struct Billing {
 async fn billing(user: AuthUser) -> Result<HttpResponse, AuthError> {
     let billing: Billing = user.claims_as()?;
     Ok(HttpResponse::Ok().json(json!({ "plan": billing.plan, "seats": billing.seats })))
+}
+
+/// `GET /api/reports`: the Pro plan (the user's or the organization's, Clerk Billing).
+async fn reports(user: AuthUser) -> Result<HttpResponse, AuthError> {
+    user.require_plan("pro")?;
+    Ok(HttpResponse::Ok().json(json!({ "reports": [], "plan": user.plan() })))
+}
+
+/// `POST /api/exports`: the organization's `export` feature.
+async fn exports(user: AuthUser) -> Result<HttpResponse, AuthError> {
+    user.require_feature("org:export")?;
+    Ok(HttpResponse::Accepted().json(json!({ "export": "queued" })))
+}
+
+/// `DELETE /api/account`: a sensitive action, only right after the user verified
+/// again (Clerk's `strict`: the second factor within 10 minutes). Otherwise the
+/// answer is the one `useReverification()` turns into Clerk's verification dialog.
+async fn delete_account(user: AuthUser) -> Result<HttpResponse, AuthError> {
+    user.require_reverification(Reverification::Strict)?;
+    Ok(HttpResponse::Ok().json(json!({ "deleted": user.user_id() })))
+}
+
+/// `POST /api/payouts`: both a plan and a custom reverification (the first factor
+/// within 5 minutes).
+async fn payouts(user: AuthUser) -> Result<HttpResponse, AuthError> {
+    user.require_plan("org:pro")?;
+    user.require_reverification(Reverification::Custom {
+        level: FactorLevel::FirstFactor,
+        after_minutes: 5,
+    })?;
+    Ok(HttpResponse::Ok().json(json!({ "payout": "sent" })))
 }

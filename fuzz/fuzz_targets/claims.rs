@@ -1,5 +1,6 @@
 //! Fuzzes the claims layer that only signed tokens reach: typed claims and the
-//! Clerk v1/v2 organization decoding (including `fpm` bitmasks of any width).
+//! Clerk v1/v2 organization decoding (including `fpm` bitmasks of any width), and the
+//! plans, features and factor ages of `has()`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -342,6 +342,18 @@ mod tests {
     }
 
     #[test]
+    fn the_reference_lists_every_code() {
+        let reference = include_str!("../../docs/reference.md");
+        for code in crate::AuthError::CODES {
+            assert!(
+                reference.contains(&format!("`{code}`"))
+                    || reference.contains(&format!("\"code\":\"{code}\"")),
+                "docs/reference.md lacks the code {code}"
+            );
+        }
+    }
+
+    #[test]
     fn labels_come_from_fixed_sets() {
         assert_eq!(method_label("GET"), "GET");
         assert_eq!(method_label("BREW"), "other");

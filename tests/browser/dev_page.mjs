@@ -1,9 +1,12 @@
 // Drives the `keygate dev` sign-in page (GET /dev) in Debian's headless Chromium:
 // a 401 before signing in that the sign-in clears, sign in, call /protected and /me,
 // sign out, call again and see the 401; an empty user id shows a styled error; a
-// sign-in with organization fields puts the org into the token /me reads; and no
-// request of the page fails or answers 404 (no favicon is asked for: keygate's own
-// metrics count no 404).
+// sign-in with organization fields puts the org into the token /me reads; a sign-in
+// with plans, features and factor ages puts them into the token /me reads; the
+// step-up route answers a stale verification with the body Clerk's
+// useReverification() acts on (403, clerk_error), which the page receives and reads as
+// the hook would, and a fresh one with 200; and no request of the page fails or
+// answers 404 (no favicon is asked for: keygate's own metrics count no 404).
 //
 // Usage: node dev_page.mjs http://127.0.0.1:<port>
 // Exits 0 when every step passed, 1 on the first failure (with the reason on stderr).
@@ -31,6 +34,15 @@ function sameFields(actual, expected) {
   const keys = Object.keys(expected);
   return Object.keys(actual).length === keys.length
     && keys.every((k) => JSON.stringify(actual[k]) === JSON.stringify(expected[k]));
+}
+
+// Whether two JSON values are equal, whatever the order of object keys.
+function sameJson(a, b) {
+  if (a === null || b === null || typeof a !== "object" || typeof b !== "object") return a === b;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length
+    && keys.every((k) => Object.prototype.hasOwnProperty.call(b, k) && sameJson(a[k], b[k]));
 }
 
 async function resultOf(page, path) {
@@ -63,12 +75,24 @@ async function call(page, button, path) {
 const callProtected = (page) => call(page, "#call-protected", "/protected");
 const callMe = (page) => call(page, "#call-me", "/me");
 
-async function signIn(page, user, org = { id: "", role: "", permissions: "" }) {
+async function callStepUp(page, preset) {
+  await page.selectOption("#reverification", preset);
+  return call(page, "#call-step-up", `/dev/step-up?reverification=${preset}`);
+}
+
+const NO_ORG = { id: "", role: "", permissions: "" };
+const NO_BILLING = { plans: "", features: "", fvaFirst: "", fvaSecond: "" };
+
+async function signIn(page, user, org = NO_ORG, billing = NO_BILLING) {
   const before = await page.textContent("#token");
   await page.fill("#user-id", user);
   await page.fill("#org-id", org.id);
   await page.fill("#org-role", org.role);
   await page.fill("#org-permissions", org.permissions);
+  await page.fill("#plans", billing.plans);
+  await page.fill("#features", billing.features);
+  await page.fill("#fva-first", billing.fvaFirst);
+  await page.fill("#fva-second", billing.fvaSecond);
   await page.click("#sign-in");
   await page.waitForFunction(
     (previous) => {
@@ -188,6 +212,60 @@ async function main() {
       fail(`with an organization, /me answered ${withOrg.status} ${JSON.stringify(withOrg.body)}`);
     }
     console.log(`/me with an organization: org ${JSON.stringify(withOrg.body.org)}`);
+
+    // Plans, features and factor ages: /me shows them as the token carries them. The
+    // first factor was verified 30 minutes ago and there is no second factor.
+    const billedUser = `${userId}_billing`;
+    await signIn(page, billedUser, NO_ORG, {
+      plans: "u:free, o:pro",
+      features: "u:export",
+      fvaFirst: "30",
+      fvaSecond: "-1",
+    });
+    const billed = await callMe(page);
+    if (billed.status !== 200 || billed.body.plan !== "u:free,o:pro"
+        || billed.body.features !== "u:export"
+        || JSON.stringify(billed.body.fva) !== "[30,-1]") {
+      fail(`with plans and factor ages, /me answered ${billed.status} ${JSON.stringify(billed.body)}`);
+    }
+    console.log(`/me with billing: plan ${billed.body.plan}, features ${billed.body.features}, fva ${JSON.stringify(billed.body.fva)}`);
+
+    // The step-up route: 30 minutes is too old for `strict` (10), so the page receives
+    // the 403 body Clerk's useReverification() acts on, and reads it as the hook does.
+    const stale = await callStepUp(page, "strict");
+    const stepUp = {
+      detail: "Reverification required",
+      code: "reverification_required",
+      clerk_error: {
+        type: "forbidden",
+        reason: "reverification-error",
+        metadata: { reverification: "strict" },
+      },
+    };
+    if (stale.status !== 403 || !sameJson(stale.body, stepUp)) {
+      fail(`a stale verification: /dev/step-up answered ${stale.status} ${JSON.stringify(stale.body)}`);
+    }
+    const reading = (await page.textContent("#hook-reading")).trim();
+    if (!reading.startsWith("reverification hint") || !reading.includes("level second_factor")) {
+      fail(`the page reads the step-up answer as ${JSON.stringify(reading)}`);
+    }
+    console.log(`/dev/step-up (strict, fva [30,-1]): ${stale.status} ${JSON.stringify(stale.body)}; ${reading}`);
+
+    // `lax` (a day) accepts the same verification; the hook has nothing to do.
+    const lax = await callStepUp(page, "lax");
+    const laxReading = (await page.textContent("#hook-reading")).trim();
+    if (lax.status !== 200 || !laxReading.startsWith("no reverification hint")) {
+      fail(`lax: /dev/step-up answered ${lax.status} ${JSON.stringify(lax.body)}; ${laxReading}`);
+    }
+
+    // After "verifying again" (a fresh token with the first factor 0 minutes ago), the
+    // retried request passes: the end of the step-up flow.
+    await signIn(page, billedUser, NO_ORG, { ...NO_BILLING, fvaFirst: "0", fvaSecond: "-1" });
+    const fresh = await callStepUp(page, "strict");
+    if (fresh.status !== 200 || !String(fresh.body.message).startsWith("Reverified (strict)")) {
+      fail(`a fresh verification: /dev/step-up answered ${fresh.status} ${JSON.stringify(fresh.body)}`);
+    }
+    console.log(`/dev/step-up (strict, fva [0,-1]): ${fresh.status} ${JSON.stringify(fresh.body)}`);
 
     if (broken.length > 0) {
       fail(`requests of the page failed: ${broken.join("; ")}`);

@@ -3,6 +3,8 @@
 //   node decide.mjs CORPUS.json      (or `-` to read the corpus from stdin)
 //
 // Prints one JSON line per case, in corpus order: {"id":"…","ok":true|false,"reason":"…"}.
+// Mode "has" also asks the signed-in auth object `has(case.has)` (plans, features,
+// reverification, roles, permissions): ok only when signed in and has() is true.
 // Exit 0 when every case was decided, 2 when the corpus cannot be read or is malformed,
 // 3 when the SDK tried to reach the network (it never should: jwtKey is always given).
 // See README.md for the corpus format and the meaning of `reason`.
@@ -37,7 +39,8 @@ function loadCorpus(arg) {
 const isStr = (v) => typeof v === 'string';
 const isStrArray = (v) => Array.isArray(v) && v.every(isStr);
 const OPTION_KEYS = new Set(['authorizedParties', 'audience', 'issuer', 'clockSkewInMs']);
-const CASE_KEYS = new Set(['id', 'token', 'mode', 'options']);
+const CASE_KEYS = new Set(['id', 'token', 'mode', 'options', 'has']);
+const HAS_KEYS = new Set(['role', 'permission', 'plan', 'feature', 'reverification']);
 
 function validate(c) {
   if (c === null || typeof c !== 'object' || Array.isArray(c)) die('corpus must be a JSON object');
@@ -55,7 +58,12 @@ function validate(c) {
     for (const key of Object.keys(k)) if (!CASE_KEYS.has(key)) die(`${where}: unknown key ${JSON.stringify(key)}`);
     if (!isStr(k.id)) die(`${where}.id must be a string`);
     if (!isStr(k.token)) die(`${where} (${k.id}).token must be a string`);
-    if (k.mode !== 'session' && k.mode !== 'verify') die(`${where} (${k.id}).mode must be "session" or "verify"`);
+    if (k.mode !== 'session' && k.mode !== 'verify' && k.mode !== 'has') die(`${where} (${k.id}).mode must be "session", "verify" or "has"`);
+    if ((k.mode === 'has') !== (k.has !== undefined)) die(`${where} (${k.id}): "has" is given exactly in mode "has"`);
+    if (k.mode === 'has') {
+      if (k.has === null || typeof k.has !== 'object' || Array.isArray(k.has)) die(`${where} (${k.id}).has must be an object`);
+      for (const key of Object.keys(k.has)) if (!HAS_KEYS.has(key)) die(`${where} (${k.id}).has: unknown key ${JSON.stringify(key)}`);
+    }
     const o = k.options ?? {};
     if (typeof o !== 'object' || Array.isArray(o)) die(`${where} (${k.id}).options must be an object`);
     for (const key of Object.keys(o)) if (!OPTION_KEYS.has(key)) die(`${where} (${k.id}).options: unknown key ${JSON.stringify(key)}`);
@@ -138,7 +146,22 @@ const clerk = createClerkClient({
   telemetry: { disabled: true },
 });
 
-async function decideSession(c) {
+// Mode "has": the session route, then `auth.has(c.has)` on the signed-in auth object.
+async function decideHas(c) {
+  const session = await decideSession(c, true);
+  if (!session.auth) return session;
+  let granted;
+  try {
+    granted = session.auth.has(c.has);
+  } catch (e) {
+    if (DEBUG) toStderr(`[${c.id}] has() threw ${errName(e)}: ${e?.message}`);
+    return { ok: false, reason: `has-threw:${errName(e)}` };
+  }
+  if (DEBUG) toStderr(`[${c.id}] has(${JSON.stringify(c.has)}) = ${granted}`);
+  return granted === true ? { ok: true, reason: 'ok' } : { ok: false, reason: 'has:false' };
+}
+
+async function decideSession(c, keepAuth = false) {
   let request;
   try {
     request = new Request('https://api.example.com/protected', { headers: { authorization: 'Bearer ' + c.token } });
@@ -178,13 +201,13 @@ async function decideSession(c) {
   if (!auth || auth.isAuthenticated !== true) {
     return { ok: false, reason: auth?.sessionStatus === 'pending' ? 'pending' : 'signed-out-auth' };
   }
-  return { ok: true, reason: 'ok' };
+  return keepAuth ? { ok: true, reason: 'ok', auth } : { ok: true, reason: 'ok' };
 }
 
 for (const c of corpus.cases) {
   let r;
   try {
-    r = c.mode === 'verify' ? await decideVerify(c) : await decideSession(c);
+    r = c.mode === 'verify' ? await decideVerify(c) : c.mode === 'has' ? await decideHas(c) : await decideSession(c);
   } catch (e) {
     r = { ok: false, reason: `non-tve:${errName(e)}` };
   }

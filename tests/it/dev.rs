@@ -384,6 +384,72 @@ async fn dev_token_answers_bad_requests_with_400() {
     );
 }
 
+/// A dev token whose factor verification ages are `fva`.
+async fn token_with_fva(dev: &DevProcess, fva: Value) -> String {
+    let body = json!({"sub": "user_step", "claims": {"fva": fva}}).to_string();
+    let (status, reply) = dev.post_token(&body).await;
+    assert_eq!(status, 200, "{reply}");
+    reply["token"].as_str().unwrap().to_string()
+}
+
+#[actix_rt::test]
+async fn dev_step_up_answers_as_a_reverified_only_route() {
+    let dev = DevProcess::start();
+    let stale = token_with_fva(&dev, json!([30, -1])).await;
+    let (status, body) = dev
+        .get("/dev/step-up?reverification=strict", Some(&stale))
+        .await;
+    assert_eq!(
+        (status.as_u16(), body),
+        (
+            403,
+            json!({
+                "detail": "Reverification required",
+                "code": "reverification_required",
+                "clerk_error": {
+                    "type": "forbidden",
+                    "reason": "reverification-error",
+                    "metadata": {"reverification": "strict"}
+                }
+            })
+        )
+    );
+    let (status, body) = dev
+        .get(
+            "/dev/step-up?level=first_factor&after_minutes=30",
+            Some(&stale),
+        )
+        .await;
+    assert_eq!(status, 403, "an age equal to the limit fails");
+    assert_eq!(
+        body["clerk_error"]["metadata"]["reverification"],
+        json!({"level": "first_factor", "afterMinutes": 30})
+    );
+    let (status, body) = dev
+        .get("/dev/step-up?reverification=lax", Some(&stale))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["fva"], json!([30, -1]));
+
+    let fresh = token_with_fva(&dev, json!([0, -1])).await;
+    let (status, _) = dev
+        .get("/dev/step-up?reverification=strict", Some(&fresh))
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = dev
+        .get("/dev/step-up?reverification=paranoid", Some(&fresh))
+        .await;
+    assert_eq!(
+        (status.as_u16(), &body["code"]),
+        (400, &json!("invalid_request"))
+    );
+    let (status, body) = dev.get("/dev/step-up?reverification=strict", None).await;
+    assert_eq!(
+        (status.as_u16(), &body["code"]),
+        (401, &json!("missing_token"))
+    );
+}
+
 #[actix_rt::test]
 async fn dev_page_is_one_self_contained_html_file() {
     let dev = DevProcess::start();
@@ -407,6 +473,13 @@ async fn dev_page_is_one_self_contained_html_file() {
         "org-id",
         "org-role",
         "org-permissions",
+        "plans",
+        "features",
+        "fva-first",
+        "fva-second",
+        "reverification",
+        "call-step-up",
+        "hook-reading",
         "sign-out",
         "result-status",
         "result-body",
@@ -430,7 +503,13 @@ async fn dev_page_is_one_self_contained_html_file() {
 async fn dev_routes_do_not_exist_under_serve() {
     let app = spawn_app(&[("JWT_SECRET", SECRET)]).await;
 
-    for path in ["/dev", "/dev/", "/dev/jwks.json", "/dev/token"] {
+    for path in [
+        "/dev",
+        "/dev/",
+        "/dev/jwks.json",
+        "/dev/token",
+        "/dev/step-up",
+    ] {
         assert_eq!(app.get(path, None).await.status, 404, "GET {path}");
     }
     let reply = send(

@@ -19,7 +19,14 @@
 //! `docs/clerk-conformance.md`) stays exact. Reason codes are not compared: the two name
 //! their failures differently.
 //!
-//! Without Node or `tests/clerk/node_modules` (`npm ci` in `tests/clerk`) the test is
+//! A second test does the same for the rest of Clerk's `has()`: plans (`pla`), features
+//! (`fea`) and step-up reverification (`fva`). A few thousand claims × requirements are
+//! decided by the SDK (`auth.has(…)` after `authenticateRequest`, mode `has`), by the
+//! library (`has_plan`, `has_feature`, `is_reverified`) and by the service (`/auth`
+//! with one gateway rule per requirement); the two keygate answers must be identical,
+//! and any disagreement with the SDK must be one of [`HAS_ALLOWED`].
+//!
+//! Without Node or `tests/clerk/node_modules` (`npm ci` in `tests/clerk`) the tests are
 //! skipped with a notice, except when `CI` is set.
 
 use std::collections::{HashMap, HashSet};
@@ -1319,4 +1326,499 @@ fn compare<'c>(
 
 fn verdict(accepted: bool) -> &'static str {
     if accepted { "accepts" } else { "rejects" }
+}
+
+// ------------------------------------------------------------------ has(): plans, features, reverification
+
+/// A requirement of Clerk's `has()`, as the SDK, the library and a gateway rule take it.
+#[derive(Debug, Clone)]
+enum Wanted {
+    Plan(&'static str),
+    Feature(&'static str),
+    Reverification(keygate::Reverification),
+}
+
+impl Wanted {
+    /// The argument of `auth.has(…)`.
+    fn clerk(&self) -> Value {
+        match self {
+            Wanted::Plan(plan) => json!({ "plan": plan }),
+            Wanted::Feature(feature) => json!({ "feature": feature }),
+            Wanted::Reverification(r) => json!({ "reverification": r.to_clerk_metadata() }),
+        }
+    }
+
+    /// The same requirement as a rule's keys; `None` for one keygate refuses at start.
+    fn rule(&self) -> Option<String> {
+        match self {
+            Wanted::Plan(name) | Wanted::Feature(name) if !keygate::is_valid_entitlement(name) => {
+                None
+            }
+            Wanted::Plan(plan) => Some(format!("plan = {}", json!(plan))),
+            Wanted::Feature(feature) => Some(format!("feature = {}", json!(feature))),
+            Wanted::Reverification(r) => match (r.preset(), r.after_minutes()) {
+                (Some(name), _) => Some(format!("reverification = \"{name}\"")),
+                (None, 0) => None,
+                (None, minutes) => Some(format!(
+                    "reverification = {{ level = \"{}\", after_minutes = {minutes} }}",
+                    r.level()
+                )),
+            },
+        }
+    }
+
+    /// The library's answer for a verified user.
+    fn library(&self, user: &keygate::AuthUser) -> bool {
+        match self {
+            Wanted::Plan(plan) => user.has_plan(plan),
+            Wanted::Feature(feature) => user.has_feature(feature),
+            Wanted::Reverification(r) => user.is_reverified(*r),
+        }
+    }
+
+    fn label(&self) -> String {
+        match self {
+            Wanted::Plan(plan) => format!("plan={plan}"),
+            Wanted::Feature(feature) => format!("feature={feature}"),
+            Wanted::Reverification(r) => format!("reverification={r}").replace(' ', "-"),
+        }
+    }
+}
+
+/// One `has()` case: a token (its claims changed) and a requirement.
+struct HasCase {
+    id: String,
+    token: String,
+    wanted: usize,
+}
+
+/// How a side decided a `has()` case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Signed in and the requirement met.
+    Allowed,
+    /// Signed in, the requirement not met (keygate: 403).
+    Refused,
+    /// Not signed in (keygate: 401).
+    SignedOut,
+}
+
+/// Disagreements of `has()` on allow or refuse, each explained: all keygate refusing
+/// a requirement that Clerk's SDK reads in a way that widens it. A gateway rule cannot
+/// even hold these requirements (the start stops), so only the library decides them.
+const HAS_ALLOWED: &[(&str, &str)] = &[
+    (
+        "has/plan/*/plan=",
+        "an empty requirement: the SDK looks for an empty name and finds one in `u:`; keygate meets no empty requirement",
+    ),
+    (
+        "has/plan/*/plan=org:",
+        "`org:` without a name: the SDK falls back to the scope and looks for a plan named `org`; keygate meets no requirement without a name",
+    ),
+    (
+        "has/plan/*/plan=org:pro:x",
+        "a second `:`: the SDK drops what follows it and checks `org:pro`; keygate does not widen the requirement",
+    ),
+    (
+        "has/feature/*/feature=",
+        "as for plans: an empty requirement",
+    ),
+    (
+        "has/feature/*/feature=org:",
+        "as for plans: a scope without a name",
+    ),
+    (
+        "has/feature/*/feature=org:pro:x",
+        "as for plans: a second `:`",
+    ),
+];
+
+/// Plans and features: claim values × requirements; factor ages at and around every
+/// boundary × reverification requirements; claims of the wrong types.
+fn has_corpus(keys: &Keys) -> (Vec<Wanted>, Vec<HasCase>) {
+    use keygate::{FactorLevel, Reverification as R};
+    let entitlements = [
+        "pro",
+        "org:pro",
+        "user:pro",
+        "o:pro",
+        "u:pro",
+        "organization:pro",
+        "free",
+        "org:free",
+        "user:free",
+        "team",
+        "x:pro",
+        "",
+        "org:",
+        "user:",
+        "org:pro:x",
+        " pro",
+    ];
+    let claim_values: Vec<(&str, Value)> = vec![
+        ("absent", Value::Null),
+        ("null", json!(null)),
+        ("empty", json!("")),
+        ("u-pro", json!("u:pro")),
+        ("o-pro", json!("o:pro")),
+        ("ou-pro", json!("ou:pro")),
+        ("uo-pro", json!("uo:pro")),
+        ("u-free", json!("u:free")),
+        ("u-free-o-pro", json!("u:free,o:pro")),
+        ("u-pro-o-free", json!("u:pro,o:free")),
+        ("spaces", json!(" u:pro , o:free ")),
+        ("space-in-name", json!("u: pro")),
+        ("unscoped", json!("pro")),
+        ("trailing-comma", json!("u:pro,")),
+        ("unscoped-second", json!("u:pro,free")),
+        ("unknown-scope", json!("x:pro")),
+        ("unknown-scope-and-u-free", json!("x:pro,u:free")),
+        ("uppercase-scope", json!("U:pro")),
+        ("empty-name", json!("u:")),
+        ("name-org", json!("o:org")),
+        ("colon-in-name", json!("o:pro:x")),
+        ("types-number", json!(5)),
+        ("types-bool", json!(true)),
+        ("types-array", json!(["u:pro"])),
+        ("types-object", json!({"u": "pro"})),
+    ];
+    let mut wanted: Vec<Wanted> = Vec::new();
+    let mut cases = Vec::new();
+    for (claim, kind) in [("pla", "plan"), ("fea", "feature")] {
+        let first = wanted.len();
+        for name in entitlements {
+            wanted.push(if kind == "plan" {
+                Wanted::Plan(name)
+            } else {
+                Wanted::Feature(name)
+            });
+        }
+        for (label, value) in &claim_values {
+            let change = if *label == "absent" {
+                unset(claim)
+            } else {
+                set(claim, value.clone())
+            };
+            let token = keys.token(&[change]);
+            for (w, want) in wanted.iter().enumerate().skip(first) {
+                cases.push(HasCase {
+                    id: format!("has/{kind}/{label}/{}", want.label()),
+                    token: token.clone(),
+                    wanted: w,
+                });
+            }
+        }
+    }
+
+    let first = wanted.len();
+    let custom = |level, after_minutes| R::Custom {
+        level,
+        after_minutes,
+    };
+    for r in [
+        R::StrictMfa,
+        R::Strict,
+        R::Moderate,
+        R::Lax,
+        custom(FactorLevel::FirstFactor, 5),
+        custom(FactorLevel::SecondFactor, 5),
+        custom(FactorLevel::MultiFactor, 5),
+        custom(FactorLevel::FirstFactor, 60),
+        custom(FactorLevel::MultiFactor, 1440),
+        custom(FactorLevel::SecondFactor, 0),
+    ] {
+        wanted.push(Wanted::Reverification(r));
+    }
+    let ages = [
+        json!(-1),
+        json!(0),
+        json!(4),
+        json!(5),
+        json!(6),
+        json!(9),
+        json!(10),
+        json!(11),
+        json!(59),
+        json!(60),
+        json!(61),
+        json!(1439),
+        json!(1440),
+        json!(1441),
+        json!(9.5),
+        json!(-2),
+        json!(-0.5),
+    ];
+    let mut fva_values: Vec<(String, Option<Value>)> = Vec::new();
+    for a in &ages {
+        for b in &ages {
+            fva_values.push((format!("{a},{b}"), Some(json!([a, b]))));
+        }
+    }
+    for (label, value) in [
+        ("absent", None),
+        ("null", Some(json!(null))),
+        ("one", Some(json!([0]))),
+        ("three", Some(json!([0, 0, 0]))),
+        ("empty", Some(json!([]))),
+        ("types-string", Some(json!("0,0"))),
+        ("types-string-entry", Some(json!([0, "0"]))),
+        ("types-null-entry", Some(json!([0, null]))),
+        ("types-object", Some(json!({"0": 0, "1": 0}))),
+        ("types-number", Some(json!(0))),
+        ("types-bool", Some(json!(true))),
+    ] {
+        fva_values.push((label.to_string(), value));
+    }
+    for (label, value) in fva_values {
+        let token = keys.token(&[("fva", value)]);
+        for (w, want) in wanted.iter().enumerate().skip(first) {
+            cases.push(HasCase {
+                id: format!("has/fva/{label}/{}", want.label()),
+                token: token.clone(),
+                wanted: w,
+            });
+        }
+    }
+    (wanted, cases)
+}
+
+/// The SDK's verdicts, from one run of `decide.mjs` in mode `has`.
+fn clerk_has(dir: &Path, keys: &Keys, wanted: &[Wanted], cases: &[HasCase]) -> Vec<Verdict> {
+    let corpus = json!({
+        "now_ms": NOW * 1000,
+        "public_key_pem": keys.public_pem,
+        "publishable_key": format!("pk_live_{}", STANDARD.encode(format!("{FRONTEND_API}$"))),
+        "secret_key": "sk_test_differential",
+        "cases": cases.iter().map(|case| json!({
+            "id": case.id,
+            "token": case.token,
+            "mode": "has",
+            "has": wanted[case.wanted].clerk(),
+            "options": Route::Parties.clerk_options(),
+        })).collect::<Vec<_>>(),
+    });
+    let file = std::env::temp_dir().join(format!(
+        "keygate-differential-has-{}.json",
+        std::process::id()
+    ));
+    std::fs::write(&file, corpus.to_string()).unwrap();
+    let out = Command::new("node")
+        .arg(dir.join("decide.mjs"))
+        .arg(&file)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        out.status.success(),
+        "decide.mjs exited with {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let verdicts: Vec<Verdict> = stdout
+        .lines()
+        .zip(cases)
+        .map(|(line, case)| {
+            let v: Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["id"], case.id.as_str(), "the harness answers in order");
+            match (v["ok"].as_bool().unwrap(), v["reason"].as_str().unwrap()) {
+                (true, _) => Verdict::Allowed,
+                (false, "has:false") => Verdict::Refused,
+                (false, reason) => {
+                    assert!(!reason.starts_with("has-threw"), "{}: {reason}", case.id);
+                    Verdict::SignedOut
+                }
+            }
+        })
+        .collect();
+    assert_eq!(verdicts.len(), cases.len(), "one line per case");
+    verdicts
+}
+
+/// The library's verdicts: `Authenticator::verify`, then `has_plan`, `has_feature` or
+/// `is_reverified`.
+async fn library_has(keys: &Keys, wanted: &[Wanted], cases: &[HasCase]) -> Vec<Verdict> {
+    let authenticator = Route::Parties.authenticator(&keys.public_pem);
+    let mut verdicts = Vec::with_capacity(cases.len());
+    for case in cases {
+        verdicts.push(match authenticator.verify(&case.token).await {
+            Err(_) => Verdict::SignedOut,
+            Ok(user) if wanted[case.wanted].library(&user) => Verdict::Allowed,
+            Ok(_) => Verdict::Refused,
+        });
+    }
+    verdicts
+}
+
+/// `/auth`'s verdicts: the service with one rule per requirement (`/r/<index>`), asked
+/// as Traefik asks. `None` for a requirement a rule cannot hold.
+async fn forward_auth_has(
+    keys: &Keys,
+    wanted: &[Wanted],
+    cases: &[HasCase],
+) -> Vec<Option<Verdict>> {
+    let mut rules = String::new();
+    for (i, w) in wanted.iter().enumerate() {
+        if let Some(keys) = w.rule() {
+            rules.push_str(&format!("[[rule]]\npath = \"/r/{i}\"\n{keys}\n"));
+        }
+    }
+    let file = std::env::temp_dir().join(format!(
+        "keygate-differential-rules-{}.toml",
+        std::process::id()
+    ));
+    std::fs::write(&file, rules).unwrap();
+    let parties = PARTIES.join(",");
+    let app = crate::common::app::spawn_app_with(
+        &[
+            ("JWT_PUBLIC_KEY", keys.public_pem.as_str()),
+            ("JWT_AUTHORIZED_PARTIES", parties.as_str()),
+            ("JWT_LEEWAY_SECS", "5"),
+            ("GATEWAY_RULES", file.to_str().unwrap()),
+        ],
+        ManualClock::new(NOW as u64),
+    )
+    .await;
+    let _ = std::fs::remove_file(&file);
+    let mut verdicts = Vec::with_capacity(cases.len());
+    for case in cases {
+        if wanted[case.wanted].rule().is_none() {
+            verdicts.push(None);
+            continue;
+        }
+        let uri = format!("/r/{}", case.wanted);
+        let bearer = format!("Bearer {}", case.token);
+        let reply = app
+            .get_with(
+                "/auth",
+                &[
+                    ("X-Forwarded-Method", "GET"),
+                    ("X-Forwarded-Uri", &uri),
+                    ("Authorization", &bearer),
+                ],
+            )
+            .await;
+        verdicts.push(Some(match reply.status.as_u16() {
+            200 => Verdict::Allowed,
+            403 => {
+                let expected = match wanted[case.wanted] {
+                    Wanted::Reverification(_) => "reverification_required",
+                    _ => "insufficient_permission",
+                };
+                assert_eq!(reply.code(), expected, "{}", case.id);
+                Verdict::Refused
+            }
+            401 => Verdict::SignedOut,
+            other => panic!("{}: /auth answered {other}: {:?}", case.id, reply.body),
+        }));
+    }
+    verdicts
+}
+
+#[actix_rt::test]
+async fn keygate_decides_has_as_clerk_does() {
+    let started = Instant::now();
+    let Some(dir) = harness_dir() else {
+        let what = "node and tests/clerk/node_modules (npm ci in tests/clerk)";
+        if std::env::var_os("CI").is_some() {
+            panic!("differential has(): {what} are required when CI is set");
+        }
+        eprintln!("skipping differential has(): {what} are not available");
+        return;
+    };
+    let keys = Keys::new();
+    let (wanted, cases) = has_corpus(&keys);
+    let mut ids = HashSet::new();
+    for case in &cases {
+        assert!(
+            ids.insert(case.id.as_str()),
+            "duplicate case id {}",
+            case.id
+        );
+    }
+    assert!(
+        cases.len() >= 3000,
+        "the corpus has only {} cases",
+        cases.len()
+    );
+
+    let clerk = clerk_has(&dir, &keys, &wanted, &cases);
+    let library = library_has(&keys, &wanted, &cases).await;
+    let forward = forward_auth_has(&keys, &wanted, &cases).await;
+
+    let allowed = |v: Verdict| v == Verdict::Allowed;
+    let mut agreements = 0;
+    let mut explained = Vec::new();
+    let mut unexplained = Vec::new();
+    let mut used = vec![false; HAS_ALLOWED.len()];
+    let mut signed_out_for_types = 0;
+    let mut forward_checked = 0;
+    for (i, case) in cases.iter().enumerate() {
+        let (c, l) = (clerk[i], library[i]);
+        // The service decides exactly as the library does.
+        if let Some(f) = forward[i] {
+            forward_checked += 1;
+            if f != l {
+                unexplained.push(format!(
+                    "  {}: /auth {f:?}, library {l:?}, clerk {c:?}",
+                    case.id
+                ));
+            }
+        }
+        // Claims of the wrong JSON type are malformed tokens for keygate (401) where
+        // the SDK signs the user in and answers has() false: both refuse.
+        if l == Verdict::SignedOut && c == Verdict::Refused {
+            assert!(
+                case.id.contains("/types-"),
+                "{}: keygate refuses the token, the SDK signs it in",
+                case.id
+            );
+            signed_out_for_types += 1;
+        }
+        if allowed(c) == allowed(l) {
+            agreements += 1;
+            continue;
+        }
+        match HAS_ALLOWED.iter().position(|(p, _)| glob(p, &case.id)) {
+            Some(e) if allowed(c) => {
+                used[e] = true;
+                explained.push(format!("  {} ({})", case.id, HAS_ALLOWED[e].1));
+            }
+            _ => unexplained.push(format!("  {}: clerk {c:?}, library {l:?}", case.id)),
+        }
+    }
+    for line in &explained {
+        println!("explained: {line}");
+    }
+    let count = |verdicts: &[Verdict], v: Verdict| verdicts.iter().filter(|x| **x == v).count();
+    println!(
+        "Clerk: {} allowed, {} refused, {} signed out; library: {} allowed, {} refused, {} signed out",
+        count(&clerk, Verdict::Allowed),
+        count(&clerk, Verdict::Refused),
+        count(&clerk, Verdict::SignedOut),
+        count(&library, Verdict::Allowed),
+        count(&library, Verdict::Refused),
+        count(&library, Verdict::SignedOut),
+    );
+    println!(
+        "differential has(): {} cases ({} also through /auth), {agreements} agreements, {} explained disagreements (keygate stricter), {} unexplained; {signed_out_for_types} mistyped-claim cases refused as malformed tokens; in {:.1?}",
+        cases.len(),
+        forward_checked,
+        explained.len(),
+        unexplained.len(),
+        started.elapsed()
+    );
+    let stale: Vec<&str> = HAS_ALLOWED
+        .iter()
+        .zip(&used)
+        .filter(|(_, used)| !**used)
+        .map(|((p, _), _)| *p)
+        .collect();
+    assert!(
+        unexplained.is_empty() && stale.is_empty(),
+        "{} unexplained disagreement(s):\n{}\nallow-list entries that excuse nothing: {stale:?}",
+        unexplained.len(),
+        unexplained.join("\n")
+    );
 }

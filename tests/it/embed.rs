@@ -1,6 +1,6 @@
 //! The `embed` example's own routes, served as the example serves them, called over
-//! HTTP: public, optional, protected, scope-guarded, org-role, permission and typed
-//! custom claims.
+//! HTTP: public, optional, protected, scope-guarded, org-role, permission, typed
+//! custom claims, plans, features and reverification.
 
 use std::net::TcpListener;
 
@@ -147,6 +147,127 @@ async fn typed_custom_claims() {
     // A token without the template's claims does not fit the type.
     let plain = get(&base, "/api/billing", Some(&hs256(&claims("user_embed")))).await;
     plain.assert_unauthorized("missing_claim", "Invalid token", "no plan claim");
+}
+
+/// A token with Clerk Billing's and reverification's claims (`None`: left out).
+fn billed(pla: Option<&str>, fea: Option<&str>, fva: Option<[i64; 2]>) -> String {
+    let mut c = claims("user_embed");
+    for (name, value) in [
+        ("pla", json!(pla)),
+        ("fea", json!(fea)),
+        ("fva", json!(fva)),
+    ] {
+        if !value.is_null() {
+            c[name] = value;
+        }
+    }
+    hs256(&c)
+}
+
+async fn call(base: &str, method: &str, path: &str, token: &str) -> Reply {
+    let req = client()
+        .request(method.parse().unwrap(), format!("{base}{path}"))
+        .insert_header(("Authorization", format!("Bearer {token}")));
+    send(req).await
+}
+
+#[actix_rt::test]
+async fn plans_and_features_answer_403_when_missing() {
+    let base = serve_example().await;
+    let forbidden = json!({"detail": "Forbidden", "code": "insufficient_permission"});
+    for (pla, status) in [
+        (Some("u:pro"), 200),
+        (Some("o:pro,u:free"), 200),
+        (Some("u:free"), 403),
+        (Some("u:free,pro"), 403), // an element without a scope spoils the claim
+        (None, 403),
+    ] {
+        let reply = get(&base, "/api/reports", Some(&billed(pla, None, None))).await;
+        assert_eq!(reply.status, status, "{pla:?}");
+        if status == 403 {
+            assert_eq!(reply.body, forbidden, "{pla:?}");
+        } else {
+            assert_eq!(reply.body["plan"], json!(pla), "{pla:?}");
+        }
+    }
+    for (fea, status) in [
+        (Some("o:export"), 202),
+        (Some("u:export"), 403),
+        (None, 403),
+    ] {
+        let reply = call(&base, "POST", "/api/exports", &billed(None, fea, None)).await;
+        assert_eq!(reply.status, status, "{fea:?}");
+    }
+    // A plan of the wrong JSON type is a malformed token, not a missing plan.
+    let mut c = claims("user_embed");
+    c["pla"] = json!(["u:pro"]);
+    get(&base, "/api/reports", Some(&hs256(&c)))
+        .await
+        .assert_unauthorized("malformed_token", "Invalid token", "pla is an array");
+}
+
+#[actix_rt::test]
+async fn a_sensitive_route_asks_for_reverification_as_clerk_does() {
+    let base = serve_example().await;
+    let step_up = json!({
+        "detail": "Reverification required",
+        "code": "reverification_required",
+        "clerk_error": {
+            "type": "forbidden",
+            "reason": "reverification-error",
+            "metadata": {"reverification": "strict"}
+        }
+    });
+    for (fva, status) in [
+        (Some([30, 9]), 200),
+        (Some([30, 10]), 403), // an age equal to the limit fails
+        (Some([9, -1]), 200),  // no second factor: the first decides
+        (Some([10, -1]), 403),
+        (Some([-1, -1]), 403),
+        (None, 403),
+    ] {
+        let reply = call(&base, "DELETE", "/api/account", &billed(None, None, fva)).await;
+        assert_eq!(reply.status, status, "{fva:?}");
+        if status == 403 {
+            assert_eq!(reply.body, step_up, "{fva:?}");
+            assert_eq!(reply.header("www-authenticate"), None);
+        }
+    }
+    // Plan first, then the step-up: no dialog for a request that would fail anyway.
+    let payouts = |pla, fva| billed(pla, None, Some(fva));
+    let reply = call(
+        &base,
+        "POST",
+        "/api/payouts",
+        &payouts(Some("u:pro"), [0, 0]),
+    )
+    .await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.code()),
+        (403, "insufficient_permission")
+    );
+    let reply = call(
+        &base,
+        "POST",
+        "/api/payouts",
+        &payouts(Some("o:pro"), [5, 0]),
+    )
+    .await;
+    assert_eq!(
+        reply.body["clerk_error"]["metadata"]["reverification"],
+        json!({"level": "first_factor", "afterMinutes": 5})
+    );
+    let reply = call(
+        &base,
+        "POST",
+        "/api/payouts",
+        &payouts(Some("o:pro"), [4, 0]),
+    )
+    .await;
+    assert_eq!(
+        (reply.status.as_u16(), &reply.body),
+        (200, &json!({"payout": "sent"}))
+    );
 }
 
 #[actix_rt::test]

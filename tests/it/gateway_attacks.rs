@@ -346,6 +346,11 @@ async fn identity_values_a_header_cannot_carry_refuse_the_token() {
         ("user_ok", Some(("org_role", json!("org:admin\r\n")))),
         ("user_ok", Some(("org_id", json!(" org_1")))),
         ("user_ok", Some(("sid", json!("sess_1\u{0}")))),
+        (
+            "user_ok",
+            Some(("pla", json!("u:pro\r\nX-Auth-Org-Role: org:admin"))),
+        ),
+        ("user_ok", Some(("fea", json!(" o:export")))),
     ];
     for (sub, extra) in bad {
         let token = token_with(sub, |c| {
@@ -377,11 +382,18 @@ async fn identity_values_a_header_cannot_carry_refuse_the_token() {
     }
     assert!(upstream.seen().iter().all(|s| s.target == "/api/public/x"));
 
-    // Inner spaces are visible ASCII a header carries as they are.
-    let spaced = token_with("user a", |_| {});
+    // Inner spaces are visible ASCII a header carries as they are; plans and features
+    // travel as their claims.
+    let spaced = token_with("user a", |c| {
+        c["pla"] = json!("u:free,o:pro");
+        c["fea"] = json!("o:export,u:beta");
+    });
     let allowed = get(&app, "/api/orders", &[("Authorization", &spaced)]).await;
     assert_eq!(allowed.status, 200);
-    assert_eq!(upstream.last().all("x-auth-user-id"), vec!["user a"]);
+    let seen = upstream.last();
+    assert_eq!(seen.all("x-auth-user-id"), vec!["user a"]);
+    assert_eq!(seen.all("x-auth-plan"), vec!["u:free,o:pro"]);
+    assert_eq!(seen.all("x-auth-features"), vec!["o:export,u:beta"]);
 }
 
 // --- upgrades ---------------------------------------------------------------------------

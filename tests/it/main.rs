@@ -10,6 +10,7 @@
 mod common;
 
 mod attacks;
+mod billing;
 mod cache;
 mod caddy;
 mod clerk;

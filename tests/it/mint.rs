@@ -264,6 +264,42 @@ fn options_become_claims_and_header() {
     );
 }
 
+#[test]
+fn plans_features_and_factor_ages_become_clerks_claims() {
+    let token = minted(
+        &[
+            "--secret",
+            SECRET,
+            "--plan",
+            "u:free",
+            "--plan",
+            "o:pro",
+            "--feature",
+            "o:seats",
+            "--fva",
+            "0,-1",
+        ],
+        &[],
+    );
+    let claims = verify(&token, &[("JWT_SECRET", SECRET)]).unwrap();
+    assert_eq!(
+        (&claims["pla"], &claims["fea"], &claims["fva"]),
+        (&json!("u:free,o:pro"), &json!("o:seats"), &json!([0, -1]))
+    );
+    for (args, needle) in [
+        (
+            ["--plan", "pro"],
+            "--plan \"pro\": expected a scoped name such as u:pro",
+        ),
+        (["--feature", "x:export"], "--feature \"x:export\""),
+        (["--fva", "5"], "--fva \"5\": expected two whole numbers"),
+        (["--fva", "-2,0"], "--fva \"-2,0\""),
+    ] {
+        let output = mint(&[&["--secret", SECRET][..], &args[..]].concat(), &[]);
+        assert_usage_error(&output, needle, &args.join(" "));
+    }
+}
+
 #[actix_rt::test]
 async fn minted_tokens_open_the_service() {
     let key = KeyFile::of(&Signer::es256("k"), "es256.pem");

@@ -53,8 +53,8 @@ pub mod observe;
 mod revocation;
 
 pub use auth::{
-    AuthError, AuthUser, Claims, Org, Rejection, ResourceMetadata, TokenType, TokenTypes,
-    require_auth,
+    AuthError, AuthUser, Claims, FactorLevel, Org, Rejection, ResourceMetadata, Reverification,
+    TokenType, TokenTypes, UnknownReverification, is_valid_entitlement, require_auth,
 };
 pub use authenticator::{Authenticator, NotReady};
 pub use config::{AuthenticatorBuilder, ConfigError};
@@ -75,11 +75,19 @@ pub mod fuzzing {
             .unwrap_or(0)
     }
 
-    /// Reads typed claims and the organization out of a payload object.
+    /// Reads typed claims, the organization, the plans, the features and the factor
+    /// ages out of a payload object.
     pub fn claims(payload: serde_json::Map<String, serde_json::Value>) -> bool {
+        use crate::auth::billing::grants;
         let json = serde_json::Value::Object(payload).to_string();
         match crate::auth::Claims::parse(json, "sub") {
-            Ok(claims) => crate::auth::Org::from_claims(claims.as_map()).is_some(),
+            Ok(claims) => {
+                let entitled = ["pro", "org:pro", "user:pro"]
+                    .iter()
+                    .any(|w| grants(claims.pla(), w) || grants(claims.fea(), w));
+                let reverified = crate::Reverification::StrictMfa.is_met(claims.factor_ages());
+                crate::auth::Org::from_claims(claims.as_map()).is_some() || entitled || reverified
+            }
             Err(_) => false,
         }
     }

@@ -60,6 +60,18 @@ pub struct MintArgs {
     /// Session id (`sid`)
     #[arg(long)]
     pub sid: Option<String>,
+    /// Clerk Billing plan (`pla`), scoped: `u:free` (the user's) or `o:pro` (the
+    /// organization's); repeat for several
+    #[arg(long, value_name = "SCOPE:PLAN")]
+    pub plan: Vec<String>,
+    /// Clerk Billing feature (`fea`), scoped like --plan (`u:export`); repeat for several
+    #[arg(long, value_name = "SCOPE:FEATURE")]
+    pub feature: Vec<String>,
+    /// Factor verification ages (`fva`): minutes since the first and the second factor
+    /// were verified, -1 for a factor not enabled (e.g. `--fva 0,-1` just signed in,
+    /// no second factor)
+    #[arg(long, value_name = "FIRST,SECOND", allow_hyphen_values = true)]
+    pub fva: Option<String>,
     /// Extra claim as KEY=JSON (strings quoted: --claim 'org_role="org:admin"'); wins
     /// over the options above; repeatable
     #[arg(long = "claim", value_name = "KEY=JSON")]
@@ -291,11 +303,60 @@ fn claims(args: &MintArgs, now: u64) -> Result<Map<String, Value>, CliError> {
     claims.insert("iat".into(), json!(now));
     claims.insert("nbf".into(), json!(now));
     claims.insert("exp".into(), json!(now.saturating_add(args.ttl)));
+    for (name, flag, values) in [
+        ("pla", "--plan", &args.plan),
+        ("fea", "--feature", &args.feature),
+    ] {
+        if !values.is_empty() {
+            claims.insert(name.into(), json!(scoped_list(flag, values)?));
+        }
+    }
+    if let Some(fva) = &args.fva {
+        claims.insert("fva".into(), json!(factor_ages(fva)?));
+    }
     for raw in &args.claims {
         let (name, value) = parse_claim(raw)?;
         claims.insert(name, value);
     }
     Ok(claims)
+}
+
+/// `--plan u:free --plan o:pro` → `u:free,o:pro`, each element with a scope Clerk uses.
+fn scoped_list(flag: &str, values: &[String]) -> Result<String, CliError> {
+    for value in values {
+        let scoped = value.split_once(':').is_some_and(|(scope, name)| {
+            matches!(scope, "u" | "o" | "ou" | "uo") && !name.is_empty() && !name.contains(',')
+        });
+        if !scoped {
+            return Err(usage(format!(
+                "{flag} {value:?}: expected a scoped name such as u:{0} (the user's) or o:{0} (the organization's)",
+                value
+                    .rsplit(':')
+                    .next()
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or("pro")
+            )));
+        }
+    }
+    Ok(values.join(","))
+}
+
+/// `--fva 3,-1` → `[3, -1]`.
+fn factor_ages(raw: &str) -> Result<[i64; 2], CliError> {
+    let bad = || {
+        usage(format!(
+            "--fva {raw:?}: expected two whole numbers of minutes, FIRST,SECOND, each -1 (factor not enabled) or more, e.g. --fva 0,-1"
+        ))
+    };
+    let (first, second) = raw.split_once(',').ok_or_else(bad)?;
+    let age = |text: &str| {
+        text.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|age| *age >= -1)
+            .ok_or_else(bad)
+    };
+    Ok([age(first)?, age(second)?])
 }
 
 /// One `--claim KEY=JSON`.
@@ -338,6 +399,25 @@ mod tests {
     }
 
     #[test]
+    fn plans_features_and_factor_ages() {
+        let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            scoped_list("--plan", &list(&["u:free", "o:pro"])).unwrap(),
+            "u:free,o:pro"
+        );
+        for bad in ["pro", "x:pro", "u:", "u:a,b"] {
+            let e = scoped_list("--plan", &list(&[bad])).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad}");
+            assert!(e.to_string().contains("--plan"), "{bad}");
+        }
+        assert_eq!(factor_ages("0,-1").unwrap(), [0, -1]);
+        assert_eq!(factor_ages(" 12 , 3").unwrap(), [12, 3]);
+        for bad in ["5", "1,2,3", "-2,0", "a,1", "1.5,0", ""] {
+            assert_eq!(factor_ages(bad).unwrap_err().exit_code(), 2, "{bad}");
+        }
+    }
+
+    #[test]
     fn algorithm_names_are_case_insensitive_on_the_command_line() {
         assert_eq!(algorithm("hs384").unwrap(), Algorithm::HS384);
         assert_eq!(algorithm("eddsa").unwrap(), Algorithm::EdDSA);
@@ -357,6 +437,9 @@ mod tests {
             aud: vec![],
             azp: None,
             sid: None,
+            plan: vec![],
+            feature: vec![],
+            fva: None,
             claims: vec![],
         };
         assert!(!format!("{args:?}").contains("do-not-print-me"));

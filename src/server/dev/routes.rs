@@ -1,5 +1,6 @@
 //! The `/dev` routes of `keygate dev`: the sign-in page, the JWKS the service's own
-//! rotation actor fetches, and `POST /dev/token`.
+//! rotation actor fetches, `POST /dev/token`, and `GET /dev/step-up`, a route that
+//! requires a recent reverification so the step-up answer can be tried.
 //!
 //! They are mounted only in `keygate dev` (the application is built with a
 //! [`DevIssuer`]), never by `serve` or the tests' ordinary app, so a production deployment has no way to mint tokens. Failures are one
@@ -14,6 +15,8 @@ use actix_web::http::header::{CacheControl, CacheDirective, ContentType};
 use actix_web::{HttpResponse, ResponseError, web};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+
+use crate::{AuthUser, FactorLevel, Reverification};
 
 use super::issuer::{DEFAULT_SUBJECT, DEFAULT_TTL_SECS, DevIssuer, IssuerError, MAX_TTL_SECS};
 
@@ -86,7 +89,8 @@ pub fn configure(issuer: Arc<DevIssuer>) -> impl FnOnce(&mut web::ServiceConfig)
                 .route("", web::get().to(page))
                 .route("/", web::get().to(page))
                 .route("/jwks.json", web::get().to(jwks))
-                .route("/token", web::post().to(token)),
+                .route("/token", web::post().to(token))
+                .route("/step-up", web::get().to(step_up)),
         );
     }
 }
@@ -124,4 +128,51 @@ async fn token(
     Ok(HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
         .json(json!({ "token": token })))
+}
+
+/// The query of `GET /dev/step-up`: a preset, or a level and minutes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepUpQuery {
+    /// `strict_mfa`, `strict`, `moderate` or `lax`.
+    pub reverification: Option<String>,
+    /// `first_factor`, `second_factor` or `multi_factor` (with `after_minutes`).
+    pub level: Option<String>,
+    /// Minutes, at least 1 (with `level`).
+    pub after_minutes: Option<u32>,
+}
+
+impl StepUpQuery {
+    fn requirement(&self) -> Result<Reverification, DevError> {
+        match (&self.reverification, &self.level, self.after_minutes) {
+            (Some(preset), None, None) => preset.parse::<Reverification>().map_err(|e| DevError::InvalidRequest(e.to_string())),
+            (None, Some(level), Some(after_minutes)) if after_minutes > 0 => {
+                let level = level.parse::<FactorLevel>().map_err(|e| DevError::InvalidRequest(e.to_string()))?;
+                Ok(Reverification::Custom {
+                    level,
+                    after_minutes,
+                })
+            }
+            _ => Err(DevError::InvalidRequest(
+                "expected ?reverification=<preset> or ?level=<level>&after_minutes=<minutes, at least 1>"
+                    .into(),
+            )),
+        }
+    }
+}
+
+/// `GET /dev/step-up?reverification=strict`: a route guarded by the library's
+/// `require_reverification`, so the page (or `curl`) sees the answer a Next.js page's
+/// `useReverification()` receives: `200`, or `403 reverification_required` with Clerk's
+/// `clerk_error`.
+async fn step_up(
+    user: AuthUser,
+    query: web::Query<StepUpQuery>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let requirement = query.requirement()?;
+    user.require_reverification(requirement)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "message": format!("Reverified ({requirement}) as user {}", user.user_id()),
+        "fva": user.factor_verification_age(),
+    })))
 }

@@ -99,6 +99,13 @@ pub fn unfaithful(user: &AuthUser) -> Option<Rejection> {
             values.push(("an org permission", permission, true));
         }
     }
+    // Plans and features travel as their claims, comma-separated lists already.
+    if let Some(plans) = user.plan() {
+        values.push(("the plans (pla)", plans, false));
+    }
+    if let Some(features) = user.features() {
+        values.push(("the features (fea)", features, false));
+    }
     values.into_iter().find_map(|(what, value, element)| {
         problem(value, element).map(|problem| {
             Rejection::new(
@@ -131,13 +138,17 @@ const ORG_ID: HeaderName = HeaderName::from_static("x-auth-org-id");
 const ORG_ROLE: HeaderName = HeaderName::from_static("x-auth-org-role");
 const ORG_PERMISSIONS: HeaderName = HeaderName::from_static("x-auth-org-permissions");
 const TOKEN_TYPE: HeaderName = HeaderName::from_static("x-auth-token-type");
+const PLAN: HeaderName = HeaderName::from_static("x-auth-plan");
+const FEATURES: HeaderName = HeaderName::from_static("x-auth-features");
 const CLAIMS: HeaderName = HeaderName::from_static("x-auth-claims");
 
 /// The identity headers of a verified caller: `X-Auth-User-Id`, and when present
 /// `X-Auth-Session-Id`, `X-Auth-Org-Id`, `X-Auth-Org-Role`, `X-Auth-Org-Permissions`,
-/// `X-Auth-Token-Type`, and `X-Auth-Claims` (the claims as base64url JSON) when asked for.
+/// `X-Auth-Token-Type`, `X-Auth-Plan` and `X-Auth-Features` (the `pla` and `fea` claims
+/// as they are: comma-separated scoped entries such as `u:free,o:pro`), and
+/// `X-Auth-Claims` (the claims as base64url JSON) when asked for.
 pub fn headers(user: &AuthUser, forward_claims: bool) -> Vec<(HeaderName, HeaderValue)> {
-    let mut out = Vec::with_capacity(7);
+    let mut out = Vec::with_capacity(9);
     // The values were checked by `unfaithful` when the request was decided, so none is
     // refused here; one that were would be left out, never mangled.
     let mut push = |name: HeaderName, value: &str| {
@@ -157,6 +168,12 @@ pub fn headers(user: &AuthUser, forward_claims: bool) -> Vec<(HeaderName, Header
         if !org.permissions.is_empty() {
             push(ORG_PERMISSIONS, &org.permissions.join(","));
         }
+    }
+    if let Some(plans) = user.plan() {
+        push(PLAN, plans);
+    }
+    if let Some(features) = user.features() {
+        push(FEATURES, features);
     }
     if forward_claims {
         push(CLAIMS, &URL_SAFE_NO_PAD.encode(user.claims().json_text()));

@@ -146,12 +146,7 @@ impl Gateway {
                 .and_then(|user| faithful(user).ok())),
             Access::Authenticated => {
                 let user = faithful(authenticator.authenticate(req).await?)?;
-                if let Some(role) = &rule.org_role {
-                    user.require_org_role(role)?;
-                }
-                if let Some(permission) = &rule.permission {
-                    user.require_permission(permission)?;
-                }
+                rule.authorize(&user)?;
                 Ok(Some(user))
             }
         }

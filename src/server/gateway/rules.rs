@@ -19,6 +19,13 @@
 //! path = "/api/invoices(.*)"
 //! permission = "org:invoices:read"
 //! accepts = ["session_token", "m2m_token"]
+//! [[rule]]
+//! path = "/api/reports(.*)"
+//! plan = "pro"                          # Clerk Billing: pla
+//! feature = "export"                    # and fea
+//! [[rule]]
+//! path = "/api/account/delete"
+//! reverification = "strict"             # or { level = "second_factor", after_minutes = 10 }
 //! ```
 
 use std::path::Path;
@@ -26,7 +33,10 @@ use std::path::Path;
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::{ConfigError, TokenType, TokenTypes};
+use crate::{
+    AuthError, AuthUser, ConfigError, FactorLevel, Reverification, TokenType, TokenTypes,
+    is_valid_entitlement,
+};
 
 /// The variable that names the rules file.
 pub const RULES_VAR: &str = "GATEWAY_RULES";
@@ -56,9 +66,37 @@ pub struct Rule {
     pub permission: Option<String>,
     /// The token types accepted (`None`: the authenticator's).
     pub accepts: Option<TokenTypes>,
+    /// The plan required (Clerk Billing's `pla`): `pro`, `user:pro` or `org:pro`.
+    pub plan: Option<String>,
+    /// The feature required (`fea`), read as `plan` is.
+    pub feature: Option<String>,
+    /// How recently the user must have verified (Clerk's step-up reverification).
+    pub reverification: Option<Reverification>,
 }
 
 impl Rule {
+    /// What the rule asks of an authenticated caller beyond a valid token: the org
+    /// role, the permission, the plan, the feature, then the reverification, so that
+    /// the user is only asked to verify again for a request that would then pass.
+    pub fn authorize(&self, user: &AuthUser) -> Result<(), AuthError> {
+        if let Some(role) = &self.org_role {
+            user.require_org_role(role)?;
+        }
+        if let Some(permission) = &self.permission {
+            user.require_permission(permission)?;
+        }
+        if let Some(plan) = &self.plan {
+            user.require_plan(plan)?;
+        }
+        if let Some(feature) = &self.feature {
+            user.require_feature(feature)?;
+        }
+        if let Some(reverification) = self.reverification {
+            user.require_reverification(reverification)?;
+        }
+        Ok(())
+    }
+
     fn matches(&self, method: &str, path: &str) -> bool {
         self.methods
             .as_ref()
@@ -97,6 +135,14 @@ struct RawRule {
     permission: Option<String>,
     #[serde(default)]
     accepts: Option<Vec<String>>,
+    #[serde(default)]
+    plan: Option<String>,
+    #[serde(default)]
+    feature: Option<String>,
+    /// A preset's name or `{ level, after_minutes }`, checked in [`compile`] so that
+    /// the message names the rule.
+    #[serde(default)]
+    reverification: Option<toml::Value>,
 }
 
 /// Methods a rule may name.
@@ -141,6 +187,9 @@ impl Rules {
                 org_role: None,
                 permission: None,
                 accepts: None,
+                plan: None,
+                feature: None,
+                reverification: None,
             };
             rules.push(compile(
                 raw,
@@ -161,6 +210,9 @@ impl Rules {
             org_role: None,
             permission: None,
             accepts: None,
+            plan: None,
+            feature: None,
+            reverification: None,
         };
         Ok(Rules { rules, default })
     }
@@ -203,12 +255,32 @@ fn compile(raw: RawRule, name: String, var: &str) -> Result<Rule, ConfigError> {
     };
     let access = raw.access.unwrap_or(Access::Authenticated);
     if access == Access::Public
-        && (raw.org_role.is_some() || raw.permission.is_some() || raw.accepts.is_some())
+        && (raw.org_role.is_some()
+            || raw.permission.is_some()
+            || raw.accepts.is_some()
+            || raw.plan.is_some()
+            || raw.feature.is_some()
+            || raw.reverification.is_some())
     {
         return Err(problem(
-            "a public rule cannot require an org role, a permission or token types".into(),
+            "a public rule cannot require an org role, a permission, token types, a plan, a feature or a reverification".into(),
         ));
     }
+    for (key, value) in [("plan", &raw.plan), ("feature", &raw.feature)] {
+        if let Some(value) = value
+            && !is_valid_entitlement(value)
+        {
+            return Err(problem(format!(
+                "{key} {value:?} is not a name, user:<name> or org:<name>"
+            )));
+        }
+    }
+    let reverification = raw
+        .reverification
+        .as_ref()
+        .map(reverification)
+        .transpose()
+        .map_err(problem)?;
     let accepts = match raw.accepts {
         Some(names) if names.is_empty() => return Err(problem("accepts is empty".into())),
         Some(names) => {
@@ -238,7 +310,55 @@ fn compile(raw: RawRule, name: String, var: &str) -> Result<Rule, ConfigError> {
         org_role,
         permission: raw.permission,
         accepts,
+        plan: raw.plan,
+        feature: raw.feature,
+        reverification,
     })
+}
+
+/// `reverification = "strict"` (a preset of Clerk's) or
+/// `reverification = { level = "second_factor", after_minutes = 10 }`.
+fn reverification(value: &toml::Value) -> Result<Reverification, String> {
+    match value {
+        toml::Value::String(preset) => preset.parse::<Reverification>().map_err(|e| e.to_string()),
+        toml::Value::Table(table) => {
+            if let Some(key) = table
+                .keys()
+                .find(|k| !matches!(k.as_str(), "level" | "after_minutes"))
+            {
+                return Err(format!(
+                    "unknown reverification key {key:?} (expected level and after_minutes)"
+                ));
+            }
+            let level: FactorLevel = match table.get("level") {
+                Some(toml::Value::String(level)) => {
+                    level.parse::<FactorLevel>().map_err(|e| e.to_string())?
+                }
+                Some(_) => return Err("reverification level is not a string".into()),
+                None => return Err("reverification needs a level".into()),
+            };
+            let after_minutes = match table.get("after_minutes") {
+                Some(toml::Value::Integer(minutes)) => u32::try_from(*minutes)
+                    .ok()
+                    .filter(|m| *m > 0)
+                    .ok_or_else(|| {
+                        format!(
+                            "reverification after_minutes must be a whole number of minutes from 1 to {}, got {minutes}",
+                            u32::MAX
+                        )
+                    })?,
+                Some(_) => {
+                    return Err("reverification after_minutes is not a whole number".into());
+                }
+                None => return Err("reverification needs after_minutes".into()),
+            };
+            Ok(Reverification::Custom {
+                level,
+                after_minutes,
+            })
+        }
+        _ => Err("reverification is neither a preset's name nor { level, after_minutes }".into()),
+    }
 }
 
 /// A parser's message on one line.
@@ -290,6 +410,45 @@ accepts = ["session_token", "m2m_token"]
     }
 
     #[test]
+    fn plans_features_and_reverification_are_read() {
+        let rules = Rules::parse(
+            &[],
+            Some(
+                r#"
+[[rule]]
+path = "/pro"
+plan = "org:pro"
+feature = "export"
+[[rule]]
+path = "/strict"
+reverification = "strict_mfa"
+[[rule]]
+path = "/custom"
+reverification = { level = "second_factor", after_minutes = 10 }
+"#,
+            ),
+        )
+        .unwrap();
+        let pro = rules.decide("GET", "/pro");
+        assert_eq!(
+            (pro.plan.as_deref(), pro.feature.as_deref()),
+            (Some("org:pro"), Some("export"))
+        );
+        assert_eq!(
+            rules.decide("GET", "/strict").reverification,
+            Some(Reverification::StrictMfa)
+        );
+        assert_eq!(
+            rules.decide("GET", "/custom").reverification,
+            Some(Reverification::Custom {
+                level: FactorLevel::SecondFactor,
+                after_minutes: 10
+            })
+        );
+        assert_eq!(rules.decide("GET", "/other").reverification, None);
+    }
+
+    #[test]
     fn without_a_file_everything_is_authenticated() {
         let rules = Rules::parse(&[], None).unwrap();
         assert_eq!(rules.decide("GET", "/").access, Access::Authenticated);
@@ -318,6 +477,45 @@ accepts = ["session_token", "m2m_token"]
                 .contains("public rule")
         );
         assert!(err("[[rule]]\nmethods = [\"GET\"]").contains("missing field `path`"));
+        for (rule, message) in [
+            (
+                "plan = \"team:pro\"",
+                "rule 1 (/a): plan \"team:pro\" is not a name",
+            ),
+            ("feature = \"\"", "rule 1 (/a): feature \"\" is not a name"),
+            ("feature = \"org:a:b\"", "feature \"org:a:b\""),
+            ("plan = 5", "does not parse"),
+            (
+                "reverification = \"strictest\"",
+                "rule 1 (/a): unknown reverification preset \"strictest\"",
+            ),
+            (
+                "reverification = { level = \"third_factor\", after_minutes = 5 }",
+                "rule 1 (/a): unknown reverification level \"third_factor\"",
+            ),
+            (
+                "reverification = { level = \"first_factor\", after_minutes = 5, window = 1 }",
+                "rule 1 (/a): unknown reverification key \"window\"",
+            ),
+            (
+                "reverification = { level = \"first_factor\", after_minutes = 0 }",
+                "after_minutes must be a whole number of minutes from 1",
+            ),
+            (
+                "reverification = { level = \"first_factor\", after_minutes = 1.5 }",
+                "after_minutes is not a whole number",
+            ),
+            (
+                "reverification = { after_minutes = 5 }",
+                "reverification needs a level",
+            ),
+            ("reverification = 10", "neither a preset's name"),
+            ("access = \"public\"\nplan = \"pro\"", "public rule"),
+        ] {
+            let e = err(&format!("[[rule]]\npath = \"/a\"\n{rule}"));
+            assert!(e.starts_with("GATEWAY_RULES: "), "{e}");
+            assert!(e.contains(message), "{rule}: {e}");
+        }
         let e = Rules::parse(&["/ok".into(), "[".into()], None).unwrap_err();
         assert_eq!(e.var, "GATEWAY_PUBLIC_PATHS");
         assert!(e.problem.contains("pattern 2"), "{e}");

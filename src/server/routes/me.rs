@@ -5,8 +5,10 @@ use actix_web::{HttpResponse, web};
 use super::{ApiError, AppState};
 use crate::{AuthUser, TokenType};
 
-/// `200 {"user_id", "session_id", "issuer", "expires_at", "org", "profile", "token_type"}`
-/// (and `"scopes"` for machine tokens); 503 when the database cannot be read.
+/// `200 {"user_id", "session_id", "issuer", "expires_at", "org", "plan", "features",
+/// "fva", "profile", "token_type"}` (and `"scopes"` for machine tokens); 503 when the
+/// database cannot be read. `plan` and `features` are Clerk Billing's `pla` and `fea`
+/// as the token carries them, `fva` the factor verification ages; each `null` when absent.
 ///
 /// `profile` always has the same four fields, `null` while unknown: the user's row is
 /// written off the request path, so a first call must not look different from the
@@ -32,6 +34,9 @@ pub async fn me(user: AuthUser, state: web::Data<AppState>) -> Result<HttpRespon
         "issuer": user.claims().iss(),
         "expires_at": user.claims().exp(),
         "org": user.org(),
+        "plan": user.plan(),
+        "features": user.features(),
+        "fva": user.factor_verification_age(),
         "profile": profile,
         "token_type": user.token_type(),
     });

@@ -147,6 +147,8 @@ pub async fn assert_guards(front: &str, upstream: &TestUpstream, what: &str) {
     let mut c = claims("user_front");
     c["org_id"] = json!("org_7");
     c["org_role"] = json!("org:member");
+    c["pla"] = json!("u:free,o:pro");
+    c["fea"] = json!("o:export");
     let token = format!("Bearer {}", hs256(&c));
     let spoofs = [
         ("X-Auth-User-Id", "evil"),
@@ -165,8 +167,10 @@ pub async fn assert_guards(front: &str, upstream: &TestUpstream, what: &str) {
     let seen = upstream.last();
     assert_eq!(seen.target, "/api/orders?page=2", "{what}");
     let expected: Vec<(String, String)> = [
+        ("x-auth-features", "o:export"),
         ("x-auth-org-id", "org_7"),
         ("x-auth-org-role", "org:member"),
+        ("x-auth-plan", "u:free,o:pro"),
         ("x-auth-session-id", "sess_user_front"),
         ("x-auth-token-type", "session_token"),
         ("x-auth-user-id", "user_front"),

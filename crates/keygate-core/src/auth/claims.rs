@@ -38,6 +38,18 @@ pub(crate) enum Field {
     Other(&'static str),
 }
 
+/// `fva` as the policy sees it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) enum Fva {
+    /// Not in the payload.
+    #[default]
+    Absent,
+    /// A JSON array of numbers: how many, and the first two.
+    Ages(usize, [f64; 2]),
+    /// Anything else, by type name (`null` included: the same as absent).
+    Other(&'static str),
+}
+
 /// `aud` as the policy sees it.
 #[derive(Debug, Clone, Default)]
 enum Aud {
@@ -66,6 +78,9 @@ pub struct Claims {
     pub(crate) scopes: Field,
     pub(crate) scp: Field,
     pub(crate) scope: Field,
+    pub(crate) pla: Field,
+    pub(crate) fea: Field,
+    pub(crate) fva: Fva,
     aud: Aud,
     all: OnceLock<Value>,
 }
@@ -122,6 +137,9 @@ impl Claims {
             scopes: Field::Absent,
             scp: Field::Absent,
             scope: Field::Absent,
+            pla: Field::Absent,
+            fea: Field::Absent,
+            fva: Fva::Absent,
             aud: Aud::Absent,
             all: OnceLock::new(),
         }
@@ -191,6 +209,24 @@ impl Claims {
     /// `sts`: the Clerk session status (v2), e.g. `pending`.
     pub fn sts(&self) -> Option<&str> {
         self.field_str(&self.sts)
+    }
+
+    /// `pla`: Clerk Billing's plans (`u:free`, `o:pro,u:free`), when it is a non-empty string.
+    pub fn pla(&self) -> Option<&str> {
+        self.field_str(&self.pla).filter(|s| !s.is_empty())
+    }
+
+    /// `fea`: Clerk Billing's features (`u:export,o:seats`), when it is a non-empty string.
+    pub fn fea(&self) -> Option<&str> {
+        self.field_str(&self.fea).filter(|s| !s.is_empty())
+    }
+
+    /// `fva`'s two numbers, when it is an array of exactly two numbers.
+    pub(crate) fn factor_ages(&self) -> Option<[f64; 2]> {
+        match self.fva {
+            Fva::Ages(2, ages) => Some(ages),
+            _ => None,
+        }
     }
 
     /// The configured user claim, when it is a non-empty string.
@@ -272,6 +308,9 @@ enum Slot {
     Scopes,
     Scp,
     Scope,
+    Pla,
+    Fea,
+    Fva,
     Ignored,
 }
 
@@ -323,6 +362,9 @@ impl<'de> Visitor<'de> for PayloadSeed<'_, '_> {
                 "scopes" => Slot::Scopes,
                 "scp" => Slot::Scp,
                 "scope" => Slot::Scope,
+                "pla" => Slot::Pla,
+                "fea" => Slot::Fea,
+                "fva" => Slot::Fva,
                 _ => Slot::Ignored,
             };
             let c = &mut *self.claims;
@@ -338,6 +380,9 @@ impl<'de> Visitor<'de> for PayloadSeed<'_, '_> {
                 Slot::Scopes => c.scopes = field(&mut map)?,
                 Slot::Scp => c.scp = field(&mut map)?,
                 Slot::Scope => c.scope = field(&mut map)?,
+                Slot::Pla => c.pla = field(&mut map)?,
+                Slot::Fea => c.fea = field(&mut map)?,
+                Slot::Fva => c.fva = map.next_value_seed(FvaSeed { base })?,
                 Slot::Aud => c.aud = map.next_value_seed(AudSeed { base })?,
                 Slot::Ignored => {
                     map.next_value_seed(Skip)?;
@@ -464,6 +509,87 @@ impl<'de> Visitor<'de> for FieldSeed {
             map.next_value_seed(Skip)?;
         }
         Ok(Field::Other("an object"))
+    }
+}
+
+struct FvaSeed {
+    base: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for FvaSeed {
+    type Value = Fva;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Fva, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FvaSeed {
+    type Value = Fva;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Fva, A::Error> {
+        let mut ages = [0.0; 2];
+        let mut len = 0;
+        let mut numbers = true;
+        while let Some(entry) = seq.next_element_seed(FieldSeed { base: self.base })? {
+            match entry {
+                Field::Num(age, _) => {
+                    if let Some(slot) = ages.get_mut(len) {
+                        *slot = age;
+                    }
+                }
+                _ => numbers = false,
+            }
+            len += 1;
+        }
+        Ok(if numbers {
+            Fva::Ages(len, ages)
+        } else {
+            Fva::Other("an array with an entry that is not a number")
+        })
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, _: &'de str) -> Result<Fva, E> {
+        Ok(Fva::Other("a string"))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Fva, E> {
+        Ok(Fva::Other("a string"))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Fva, E> {
+        Ok(Fva::Other("a number"))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Fva, E> {
+        Ok(Fva::Other("a number"))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Fva, E> {
+        Ok(Fva::Other("a number"))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Fva, E> {
+        Ok(Fva::Other("a boolean"))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Fva, E> {
+        Ok(Fva::Other("null"))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Fva, E> {
+        Ok(Fva::Other("null"))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fva, A::Error> {
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            map.next_value_seed(Skip)?;
+        }
+        Ok(Fva::Other("an object"))
     }
 }
 
@@ -642,6 +768,29 @@ mod tests {
         assert_eq!((c.sub(), c.user()), (Some("a"), Some("42")));
         let empty = Claims::parse(json!({"user_id": ""}).to_string(), "user_id").unwrap();
         assert_eq!(empty.user(), None);
+    }
+
+    #[test]
+    fn billing_and_reverification_claims_keep_their_types() {
+        let c = claims(json!({"pla": "u:free", "fea": "", "fva": [3, -1]}));
+        assert_eq!((c.pla(), c.fea()), (Some("u:free"), None));
+        assert_eq!(c.factor_ages(), Some([3.0, -1.0]));
+        let c = claims(json!({"pla": 5, "fea": null, "fva": [1, 2, 3]}));
+        assert!(matches!(c.pla, Field::Num(..)) && matches!(c.fea, Field::Other("null")));
+        assert!(matches!(c.fva, Fva::Ages(3, [1.0, 2.0])));
+        assert_eq!(c.factor_ages(), None);
+        for (fva, kind) in [
+            (json!("1,2"), "a string"),
+            (
+                json!([1, "2"]),
+                "an array with an entry that is not a number",
+            ),
+            (json!({"0": 1}), "an object"),
+            (json!(null), "null"),
+        ] {
+            let c = claims(json!({ "fva": fva }));
+            assert!(matches!(c.fva, Fva::Other(k) if k == kind), "{fva}");
+        }
     }
 
     #[test]

@@ -12,6 +12,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 
+use super::reverification::Reverification;
+
 /// An authentication (401), authorization (403) or key-availability (503) failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -75,6 +77,11 @@ pub enum AuthError {
     /// Authenticated, but lacking the org role or permission the route needs.
     #[error("insufficient_permission")]
     Forbidden,
+    /// Authenticated, but the user has not verified recently enough for the route
+    /// (Clerk's step-up reverification). The body carries Clerk's `clerk_error`, so the
+    /// frontend's `useReverification()` asks the user to verify and retries.
+    #[error("reverification_required")]
+    ReverificationRequired(Reverification),
     /// The application uses [`AuthUser`](crate::AuthUser) without registering an
     /// [`Authenticator`](crate::Authenticator) with `.app_data(..)`: a programming error.
     #[error("authenticator_not_registered")]
@@ -103,6 +110,7 @@ impl AuthError {
             AuthError::SessionOutdated => "session_outdated",
             AuthError::KeysUnavailable { .. } => "keys_unavailable",
             AuthError::Forbidden => "insufficient_permission",
+            AuthError::ReverificationRequired(_) => "reverification_required",
             AuthError::NotRegistered => "internal",
         }
     }
@@ -117,6 +125,7 @@ impl AuthError {
             AuthError::SessionPending => "Session pending",
             AuthError::KeysUnavailable { .. } => "Signing keys unavailable",
             AuthError::Forbidden => "Forbidden",
+            AuthError::ReverificationRequired(_) => "Reverification required",
             AuthError::NotRegistered => "Internal error",
             _ => "Invalid token",
         }
@@ -142,6 +151,7 @@ impl AuthError {
         "session_outdated",
         "keys_unavailable",
         "insufficient_permission",
+        "reverification_required",
         "internal",
     ];
 }
@@ -150,7 +160,7 @@ impl ResponseError for AuthError {
     fn status_code(&self) -> StatusCode {
         match self {
             AuthError::KeysUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            AuthError::Forbidden => StatusCode::FORBIDDEN,
+            AuthError::Forbidden | AuthError::ReverificationRequired(_) => StatusCode::FORBIDDEN,
             AuthError::NotRegistered => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNAUTHORIZED,
         }
@@ -166,7 +176,9 @@ impl ResponseError for AuthError {
             AuthError::KeysUnavailable { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
-            AuthError::Forbidden | AuthError::NotRegistered => {}
+            AuthError::Forbidden
+            | AuthError::ReverificationRequired(_)
+            | AuthError::NotRegistered => {}
             other => {
                 let challenge = format!(
                     "Bearer error=\"invalid_token\", error_description=\"{}\"",
@@ -175,7 +187,17 @@ impl ResponseError for AuthError {
                 response.insert_header((header::WWW_AUTHENTICATE, challenge));
             }
         }
-        response.json(serde_json::json!({ "detail": self.detail(), "code": self.code() }))
+        let mut body = serde_json::json!({ "detail": self.detail(), "code": self.code() });
+        if let AuthError::ReverificationRequired(requirement) = self {
+            // Exactly what `reverificationError()` of Clerk's SDK builds, beside the
+            // contract's two fields: `isReverificationHint()` looks for this object.
+            body["clerk_error"] = serde_json::json!({
+                "type": "forbidden",
+                "reason": "reverification-error",
+                "metadata": { "reverification": requirement.to_clerk_metadata() },
+            });
+        }
+        response.json(body)
     }
 }
 
@@ -222,6 +244,76 @@ pub(crate) fn shown(value: Option<&serde_json::Value>) -> String {
                 Some((cut, _)) => format!("{}…", &text[..cut]),
                 None => text,
             }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::auth::reverification::FactorLevel;
+    use actix_web::body::MessageBody;
+    use serde_json::{Value, json};
+
+    fn answer(error: AuthError) -> (u16, Option<String>, Value) {
+        let response = error.error_response();
+        let status = response.status().as_u16();
+        let challenge = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap().to_string());
+        let body = response.into_body().try_into_bytes().unwrap();
+        (status, challenge, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[test]
+    fn refusals_of_authorization_are_403_without_a_challenge() {
+        assert_eq!(
+            answer(AuthError::Forbidden),
+            (
+                403,
+                None,
+                json!({"detail": "Forbidden", "code": "insufficient_permission"})
+            )
+        );
+        assert_eq!(
+            answer(AuthError::ReverificationRequired(Reverification::Strict)),
+            (
+                403,
+                None,
+                json!({
+                    "detail": "Reverification required",
+                    "code": "reverification_required",
+                    "clerk_error": {
+                        "type": "forbidden",
+                        "reason": "reverification-error",
+                        "metadata": {"reverification": "strict"}
+                    }
+                })
+            )
+        );
+        let custom = Reverification::Custom {
+            level: FactorLevel::MultiFactor,
+            after_minutes: 30,
+        };
+        let (_, _, body) = answer(AuthError::ReverificationRequired(custom));
+        assert_eq!(
+            body["clerk_error"]["metadata"]["reverification"],
+            json!({"level": "multi_factor", "afterMinutes": 30})
+        );
+    }
+
+    #[test]
+    fn every_code_is_listed() {
+        let errors = [
+            AuthError::Forbidden,
+            AuthError::ReverificationRequired(Reverification::Lax),
+            AuthError::NotRegistered,
+            AuthError::KeysUnavailable { retry_after: 1 },
+        ];
+        for error in errors {
+            assert!(AuthError::CODES.contains(&error.code()), "{error:?}");
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Guards for whole scopes, the Actix counterpart of Next.js `createRouteMatcher` +
 //! `auth.protect()`.
 //!
-//! Per-handler authorization (org role, permission, scope) lives on [`AuthUser`] as
-//! `require_org_role`, `require_permission` and `require_scope`.
+//! Per-handler authorization (org role, permission, scope, plan, feature, step-up
+//! reverification) lives on [`AuthUser`] as `require_org_role`, `require_permission`,
+//! `require_scope`, `require_plan`, `require_feature` and `require_reverification`.
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use jsonwebtoken::Algorithm;
 
 use super::AuthError;
-use super::claims::{Claims, Field, type_name};
+use super::claims::{Claims, Field, Fva, type_name};
 use super::error::Rejection;
 use super::token_type::TokenType;
 
@@ -79,7 +79,9 @@ impl Policy {
     }
 
     /// The JSON types the rules rely on: `exp` a number (required for a JWT), `nbf` and
-    /// `iat` numbers when present, `sid` and `sts` strings when present.
+    /// `iat` numbers when present, `sid` and `sts` strings when present; and those of
+    /// the claims `has()` reads: `pla` and `fea` strings, `fva` an array of numbers
+    /// (`null` counting as absent for these three, as in Clerk's SDK).
     fn check_types(&self, claims: &Claims, exp_required: bool) -> Result<(), Rejection> {
         match &claims.exp {
             Field::Num(..) => {}
@@ -112,6 +114,21 @@ impl Policy {
                     type_name(field)
                 )));
             }
+        }
+        for (name, field) in [("pla", &claims.pla), ("fea", &claims.fea)] {
+            if !matches!(field, Field::Absent | Field::Str(_) | Field::Other("null")) {
+                return Err(malformed(format!(
+                    "{name} is {}, not a comma-separated string",
+                    type_name(field)
+                )));
+            }
+        }
+        if let Fva::Other(kind) = claims.fva
+            && kind != "null"
+        {
+            return Err(malformed(format!(
+                "fva is {kind}, not an array of two numbers"
+            )));
         }
         Ok(())
     }

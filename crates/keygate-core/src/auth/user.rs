@@ -5,8 +5,10 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use super::AuthError;
+use super::billing;
 use super::claims::Claims;
 use super::org::{Org, with_org_prefix};
+use super::reverification::Reverification;
 use super::token_type::TokenType;
 use super::verifier::Verified;
 
@@ -153,6 +155,110 @@ impl AuthUser {
             Ok(())
         } else {
             Err(AuthError::Forbidden)
+        }
+    }
+
+    /// The user's and the active organization's plans: Clerk Billing's `pla` claim as
+    /// the token carries it, a comma-separated list of scoped plans such as `u:free`
+    /// or `o:pro,u:free`. `None` when the claim is absent, `null` or empty.
+    pub fn plan(&self) -> Option<&str> {
+        self.0.claims.pla()
+    }
+
+    /// The user's and the active organization's features: Clerk Billing's `fea` claim
+    /// as the token carries it, e.g. `o:seats,u:export`. `None` when the claim is
+    /// absent, `null` or empty.
+    pub fn features(&self) -> Option<&str> {
+        self.0.claims.fea()
+    }
+
+    /// Minutes since the user last verified their first and their second factor
+    /// (Clerk's `fva` claim, fractions truncated), `-1` for a factor that is not
+    /// enabled. `None` when the token has no `fva`, or one Clerk would not read (not
+    /// two ages of `-1` or more).
+    pub fn factor_verification_age(&self) -> Option<[i64; 2]> {
+        let ages = self.0.claims.factor_ages()?;
+        let valid = |age: f64| age.is_finite() && (age == -1.0 || age >= 0.0);
+        // Saturating: an age beyond i64 minutes is "long ago" either way.
+        ages.iter()
+            .all(|age| valid(*age))
+            .then(|| ages.map(|age| age.trunc() as i64))
+    }
+
+    /// Whether the user or the active organization has `plan`, as Clerk's
+    /// `has({ plan })` decides: `pro` looks at both, `user:pro` (or `u:pro`) at the
+    /// user's plans, `org:pro` (or `o:pro`, `organization:pro`) at the organization's.
+    /// A `pla` claim with an element that has no scope grants nothing; so does a
+    /// requirement with an unknown scope, an empty name or a second `:`.
+    pub fn has_plan(&self, plan: &str) -> bool {
+        billing::grants(self.plan(), plan)
+    }
+
+    /// Whether the user or the active organization has `feature` (the `fea` claim),
+    /// read as [`has_plan`](AuthUser::has_plan) reads plans: `export`, `user:export`,
+    /// `org:export`.
+    pub fn has_feature(&self, feature: &str) -> bool {
+        billing::grants(self.features(), feature)
+    }
+
+    /// Whether the user verified recently enough for `requirement`, as Clerk's
+    /// `has({ reverification })` decides from `fva`. A token without `fva` never is.
+    pub fn is_reverified(&self, requirement: Reverification) -> bool {
+        requirement.is_met(self.0.claims.factor_ages())
+    }
+
+    /// `Ok` when [`has_plan`](AuthUser::has_plan), else `403 insufficient_permission`.
+    ///
+    /// ```
+    /// # use keygate_core as keygate;
+    /// use actix_web::HttpResponse;
+    /// use keygate::{AuthError, AuthUser};
+    ///
+    /// async fn reports(user: AuthUser) -> Result<HttpResponse, AuthError> {
+    ///     user.require_plan("pro")?; // the user's or the organization's Pro plan
+    ///     Ok(HttpResponse::Ok().finish())
+    /// }
+    /// # let _ = reports;
+    /// ```
+    pub fn require_plan(&self, plan: &str) -> Result<(), AuthError> {
+        if self.has_plan(plan) {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden)
+        }
+    }
+
+    /// `Ok` when [`has_feature`](AuthUser::has_feature), else `403 insufficient_permission`.
+    pub fn require_feature(&self, feature: &str) -> Result<(), AuthError> {
+        if self.has_feature(feature) {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden)
+        }
+    }
+
+    /// `Ok` when [`is_reverified`](AuthUser::is_reverified), else `403` with code
+    /// `reverification_required` and Clerk's `clerk_error` object naming the
+    /// requirement: a Next.js page that wraps its `fetch` in `useReverification()`
+    /// shows Clerk's verification dialog and retries the request by itself.
+    ///
+    /// ```
+    /// # use keygate_core as keygate;
+    /// use actix_web::HttpResponse;
+    /// use keygate::{AuthError, AuthUser, Reverification};
+    ///
+    /// async fn delete_account(user: AuthUser) -> Result<HttpResponse, AuthError> {
+    ///     // The second factor verified less than 10 minutes ago.
+    ///     user.require_reverification(Reverification::Strict)?;
+    ///     Ok(HttpResponse::NoContent().finish())
+    /// }
+    /// # let _ = delete_account;
+    /// ```
+    pub fn require_reverification(&self, requirement: Reverification) -> Result<(), AuthError> {
+        if self.is_reverified(requirement) {
+            Ok(())
+        } else {
+            Err(AuthError::ReverificationRequired(requirement))
         }
     }
 }
