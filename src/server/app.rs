@@ -20,6 +20,7 @@ use tracing_actix_web::TracingLogger;
 use super::config::Config;
 use super::cors;
 use super::dev::DevIssuer;
+use super::gateway::identity_token::{self, IdentityTokens};
 use super::gateway::proxy::{self, Upstream};
 use super::gateway::{ForwardAuth, Gateway, forward_auth, identity};
 use super::metrics::{Metrics, ServiceObserver};
@@ -141,7 +142,7 @@ impl Application {
             secret,
             store,
             revocations,
-            clock,
+            clock: clock.clone(),
         });
         let metadata = authenticator
             .resource_metadata()
@@ -153,7 +154,23 @@ impl Application {
             (Some(cors), true) => cors.origins.clone(),
             _ => Vec::new(),
         };
+        let identity = match gateway.identity {
+            Some(identity) => {
+                if identity.generated {
+                    tracing::warn!(
+                        "GATEWAY_IDENTITY_KEY is not set: identities are signed with a key made \
+                         at start (kid {}), right for a single replica only; replicas must share \
+                         GATEWAY_IDENTITY_KEY, and a restart changes the key",
+                        identity.kid()
+                    );
+                }
+                Some(IdentityTokens::new(identity, clock.clone())?)
+            }
+            None => None,
+        };
+        let signs_identity = identity.is_some();
         let gateway = web::Data::new(Gateway {
+            identity,
             rules: gateway.rules,
             authenticator: authenticator.clone(),
             forward_claims: gateway.forward_claims,
@@ -207,12 +224,29 @@ impl Application {
                             if let Some(state) = webhooks.clone() {
                                 clerk_webhooks::configure(state)(cfg);
                             }
+                            if signs_identity {
+                                cfg.service(
+                                    web::resource(
+                                        identity_token::PROXY_JWKS_PATH
+                                            .trim_start_matches("/_keygate"),
+                                    )
+                                    .app_data(routes::RouteLabel(identity_token::PROXY_JWKS_PATH))
+                                    .route(web::get().to(identity_token::jwks)),
+                                );
+                            }
                         }));
                     }
                     None => {
                         routes::configure(cfg);
                         if let Some(state) = webhooks.clone() {
                             clerk_webhooks::configure(state)(cfg);
+                        }
+                        if signs_identity {
+                            cfg.service(
+                                web::resource(identity_token::JWKS_PATH)
+                                    .app_data(routes::RouteLabel(identity_token::JWKS_PATH))
+                                    .route(web::get().to(identity_token::jwks)),
+                            );
                         }
                         // Two resources rather than one with two patterns: a pattern set
                         // is matched as a regex set on every request, a lone static

@@ -26,6 +26,7 @@ mod firstrun;
 mod gateway;
 mod gateway_attacks;
 mod hs256;
+mod identity_token;
 mod jwks;
 mod mint;
 mod nginx;

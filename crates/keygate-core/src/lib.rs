@@ -53,8 +53,9 @@ pub mod observe;
 mod revocation;
 
 pub use auth::{
-    AuthError, AuthUser, Claims, FactorLevel, Org, Rejection, ResourceMetadata, Reverification,
-    TokenType, TokenTypes, UnknownReverification, is_valid_entitlement, require_auth,
+    AuthError, AuthUser, Claims, FactorLevel, Memo, Org, Rejection, ResourceMetadata,
+    Reverification, TokenType, TokenTypes, UnknownReverification, is_valid_entitlement,
+    require_auth,
 };
 pub use authenticator::{Authenticator, NotReady};
 pub use config::{AuthenticatorBuilder, ConfigError};

@@ -1,10 +1,12 @@
 //! The gateway's variables: `UPSTREAM_URL`, `GATEWAY_RULES`, `GATEWAY_PUBLIC_PATHS`,
-//! `UPSTREAM_TIMEOUT_SECS`, `GATEWAY_MAX_BODY_BYTES`, `GATEWAY_FORWARD_CLAIMS`.
+//! `UPSTREAM_TIMEOUT_SECS`, `GATEWAY_MAX_BODY_BYTES`, `GATEWAY_FORWARD_CLAIMS`, the
+//! signed identity's `GATEWAY_IDENTITY_*` and `GATEWAY_WS_MAX_SECS`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::forward_auth::Convention;
+use super::identity_token::{self, IdentityConfig};
 use super::rules::Rules;
 use crate::ConfigError;
 use crate::config::env::Env;
@@ -20,6 +22,12 @@ pub const VARIABLES: &[&str] = &[
     "GATEWAY_FORWARD_CLAIMS",
     "FORWARD_AUTH_HEADERS",
     "FORWARD_AUTH_PREFLIGHT",
+    "GATEWAY_IDENTITY_TOKEN",
+    "GATEWAY_IDENTITY_ISSUER",
+    "GATEWAY_IDENTITY_AUDIENCE",
+    "GATEWAY_IDENTITY_KEY",
+    "GATEWAY_IDENTITY_KEY_PREVIOUS",
+    "GATEWAY_WS_MAX_SECS",
 ];
 
 /// The gateway's configuration, validated (rules compiled) at start.
@@ -39,6 +47,11 @@ pub struct GatewayConfig {
     pub forward_auth_headers: Convention,
     /// `FORWARD_AUTH_PREFLIGHT`: let CORS preflights from allowed origins through `/auth`.
     pub forward_auth_preflight: bool,
+    /// `GATEWAY_IDENTITY_TOKEN=true`: the signing setup of `X-Auth-Identity`.
+    pub identity: Option<IdentityConfig>,
+    /// `GATEWAY_WS_MAX_SECS`: how long a proxied WebSocket may stay open (`None`: as
+    /// long as its session).
+    pub ws_max_age: Option<Duration>,
 }
 
 impl GatewayConfig {
@@ -65,6 +78,34 @@ impl GatewayConfig {
             .unwrap_or_default();
         let file = env.get("GATEWAY_RULES").map(PathBuf::from);
         let rules = Rules::load(&public_paths, file.as_deref())?;
+        let identity = match env.flag("GATEWAY_IDENTITY_TOKEN", false)? {
+            false => None,
+            true => {
+                let audience = match (env.get(identity_token::AUDIENCE_VAR), &upstream) {
+                    (Some(audience), _) => audience,
+                    (None, Some(origin)) => origin.clone(),
+                    (None, None) => {
+                        return Err(ConfigError::new(
+                            identity_token::AUDIENCE_VAR,
+                            "is required with GATEWAY_IDENTITY_TOKEN=true in forward-auth mode \
+                             (no UPSTREAM_URL to take the audience from): set it to what your \
+                             backend checks the aud claim against",
+                        ));
+                    }
+                };
+                Some(IdentityConfig::new(
+                    env.get_exact(identity_token::KEY_VAR).as_deref(),
+                    env.get_exact(identity_token::PREVIOUS_KEY_VAR).as_deref(),
+                    env.get("GATEWAY_IDENTITY_ISSUER")
+                        .unwrap_or_else(|| "keygate".to_string()),
+                    audience,
+                )?)
+            }
+        };
+        let ws_max_age = match env.get("GATEWAY_WS_MAX_SECS") {
+            Some(_) => Some(env.seconds("GATEWAY_WS_MAX_SECS", 0, 1)?),
+            None => None,
+        };
         Ok(GatewayConfig {
             upstream,
             rules,
@@ -78,6 +119,8 @@ impl GatewayConfig {
                 None => Convention::Auto,
             },
             forward_auth_preflight: env.flag("FORWARD_AUTH_PREFLIGHT", true)?,
+            identity,
+            ws_max_age,
         })
     }
 }

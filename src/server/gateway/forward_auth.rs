@@ -19,7 +19,7 @@ use actix_web::http::header::{self, HeaderName};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::normalize::normalize;
-use super::{Gateway, GatewayError, identity, ws};
+use super::{Gateway, GatewayError, identity, identity_token, ws};
 
 /// The path forward auth is served under.
 pub const PATH: &str = "/auth";
@@ -203,11 +203,15 @@ pub async fn forward_auth(
         return Ok(HttpResponse::Ok().finish());
     }
     let user = gateway.decide(&req, &original.method, &path).await?;
+    let signed = gateway.signed_identity(user.as_ref())?;
     let mut response = HttpResponse::Ok().finish();
     if let Some(user) = user {
         let headers = response.headers_mut();
         for (name, value) in identity::headers(&user, gateway.forward_claims) {
             headers.insert(name, value);
+        }
+        if let Some(signed) = signed {
+            headers.insert(identity_token::HEADER, signed);
         }
     }
     Ok(response)

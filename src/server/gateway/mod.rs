@@ -11,12 +11,14 @@
 pub mod config;
 pub mod forward_auth;
 pub mod identity;
+pub mod identity_token;
 pub mod normalize;
 pub mod proxy;
 pub mod rules;
 pub mod ws;
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderValue;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 
 use self::normalize::PathError;
@@ -53,6 +55,10 @@ pub enum GatewayError {
     /// Forward auth: the headers of two proxy conventions name different requests.
     #[error("the original request's headers disagree")]
     ConflictingOriginal,
+    /// `GATEWAY_IDENTITY_TOKEN=true` and the identity could not be signed: the request
+    /// is not sent without it.
+    #[error(transparent)]
+    Identity(#[from] identity_token::MintError),
 }
 
 impl ResponseError for GatewayError {
@@ -65,6 +71,7 @@ impl ResponseError for GatewayError {
             GatewayError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::InvalidBody | GatewayError::InvalidUpgrade => StatusCode::BAD_REQUEST,
             GatewayError::ConflictingOriginal => StatusCode::FORBIDDEN,
+            GatewayError::Identity(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -78,6 +85,10 @@ impl ResponseError for GatewayError {
             GatewayError::InvalidBody => ("Bad request", "invalid_body"),
             GatewayError::InvalidUpgrade => ("Bad request", "invalid_upgrade"),
             GatewayError::ConflictingOriginal => ("Forbidden", "conflicting_original_request"),
+            GatewayError::Identity(e) => {
+                tracing::error!("{e}");
+                ("Internal server error", "identity_unavailable")
+            }
         };
         HttpResponse::build(self.status_code())
             .json(serde_json::json!({ "detail": detail, "code": code }))
@@ -110,6 +121,8 @@ pub struct Gateway {
     pub forward_claims: bool,
     /// How `/auth` reads the original request.
     pub forward_auth: ForwardAuth,
+    /// `GATEWAY_IDENTITY_TOKEN=true`: the signer of `X-Auth-Identity`.
+    pub identity: Option<identity_token::IdentityTokens>,
 }
 
 /// How `/auth` reads the request a proxy asks about.
@@ -123,6 +136,17 @@ pub struct ForwardAuth {
 }
 
 impl Gateway {
+    /// The `X-Auth-Identity` value of a verified caller, when the signed identity is on.
+    pub fn signed_identity(
+        &self,
+        user: Option<&AuthUser>,
+    ) -> Result<Option<HeaderValue>, GatewayError> {
+        match (&self.identity, user) {
+            (Some(tokens), Some(user)) => Ok(Some(tokens.value(user)?)),
+            _ => Ok(None),
+        }
+    }
+
     /// Decides a request for `method` on the normalised `path`: `Ok(Some(user))` for a
     /// verified caller, `Ok(None)` for an anonymous one on a public route, else why not.
     pub async fn decide(

@@ -30,7 +30,7 @@ use tracing::Instrument;
 use tracing::field::Empty;
 
 use super::normalize::normalize;
-use super::{Gateway, GatewayError, identity, ws};
+use super::{Gateway, GatewayError, identity, identity_token, ws};
 use crate::AuthUser;
 use crate::server::metrics::Metrics;
 use crate::server::request_id::{self, RequestId};
@@ -259,10 +259,12 @@ fn owned_here(name: &HeaderName) -> bool {
 /// The one header policy of every forwarded request, WebSocket handshakes included:
 /// the client's end-to-end headers (without hop-by-hop ones, `X-Auth-*` in any spelling
 /// and routing overrides), `X-Forwarded-For` (appended), `X-Forwarded-Proto`,
-/// `X-Forwarded-Host`, the identity headers of `user` and the request id, into `out`.
+/// `X-Forwarded-Host`, the identity headers of `user` (with its signed identity when
+/// there is one) and the request id, into `out`.
 pub(super) fn forward_headers(
     req: &HttpRequest,
     user: Option<&AuthUser>,
+    signed: Option<HeaderValue>,
     forward_claims: bool,
     out: &mut HeaderMap,
 ) {
@@ -283,6 +285,9 @@ pub(super) fn forward_headers(
         for (name, value) in identity::headers(user, forward_claims) {
             out.insert(name, value);
         }
+    }
+    if let Some(signed) = signed {
+        out.insert(identity_token::HEADER, signed);
     }
     if let Some(id) = RequestId::of(req)
         && let Ok(value) = HeaderValue::from_str(id.as_str())
@@ -311,6 +316,7 @@ pub async fn proxy(
     ws::check_method(&req, req.method().as_str())?;
     let path = normalize(req.path())?;
     let user = gateway.decide(&req, req.method().as_str(), &path).await?;
+    let signed = gateway.signed_identity(user.as_ref())?;
     let target = match req.query_string() {
         "" => path,
         query => format!("{path}?{query}"),
@@ -320,7 +326,13 @@ pub async fn proxy(
     url.push_str(&target);
     if ws::tunnels(&req) {
         let mut headers = HeaderMap::with_capacity(req.headers().len() + 8);
-        forward_headers(&req, user.as_ref(), gateway.forward_claims, &mut headers);
+        forward_headers(
+            &req,
+            user.as_ref(),
+            signed,
+            gateway.forward_claims,
+            &mut headers,
+        );
         let started = Instant::now();
         let answer = ws::tunnel(payload, &upstream.tunnels, &url, headers, upstream.timeout).await;
         let status = answer.as_ref().ok().map(|(_, status)| *status);
@@ -344,6 +356,7 @@ pub async fn proxy(
     forward_headers(
         &req,
         user.as_ref(),
+        signed,
         gateway.forward_claims,
         forwarded.headers_mut(),
     );

@@ -317,6 +317,7 @@ impl BackendApi {
             token_type: kind.token_type(),
             scopes: api.scopes,
             key: KeySource::BackendApi,
+            memo: Default::default(),
         };
         Ok((Arc::new(verified), until))
     }

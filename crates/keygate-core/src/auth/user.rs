@@ -82,6 +82,34 @@ impl AuthUser {
         self.0.token_type
     }
 
+    /// A value the application derives from this token, made once per verified token
+    /// by `init` and kept with it in the verified-token cache: every later request with
+    /// the same token gets the same value without calling `init` again. One slot per
+    /// token, so one type per application: `None` when the slot already holds a value
+    /// of another type. Without the cache (`TOKEN_CACHE_SIZE=0`) the value lives as
+    /// long as this request's `AuthUser`.
+    ///
+    /// For a value that must be renewed while the token lives (one that expires
+    /// sooner), keep a cell that can be replaced, such as an `ArcSwap` or a `Mutex`.
+    ///
+    /// ```
+    /// # use keygate_core as keygate;
+    /// use keygate::AuthUser;
+    ///
+    /// struct Greeting(String);
+    ///
+    /// async fn hello(user: AuthUser) -> String {
+    ///     match user.memo(|| Greeting(format!("Hello, {}", user.user_id()))) {
+    ///         Some(greeting) => greeting.0.clone(),
+    ///         None => format!("Hello, {}", user.user_id()),
+    ///     }
+    /// }
+    /// # let _ = hello;
+    /// ```
+    pub fn memo<T: std::any::Any + Send + Sync>(&self, init: impl FnOnce() -> T) -> Option<&T> {
+        self.0.memo.get_or_init(init)
+    }
+
     /// The scopes of an OAuth access token or machine token (empty for sessions).
     pub fn scopes(&self) -> &[String] {
         &self.0.scopes

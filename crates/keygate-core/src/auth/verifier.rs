@@ -53,6 +53,9 @@ pub struct Verified {
     pub scopes: Vec<String>,
     /// The key that verified it.
     pub key: KeySource,
+    /// What the application derived from it (see [`AuthUser::memo`](super::AuthUser::memo)),
+    /// cached with it.
+    pub memo: super::memo::Memo,
 }
 
 /// Verifies tokens against the configured secret, static key and published JWKS.
@@ -168,6 +171,7 @@ impl Verifier {
             token_type,
             scopes,
             key: source,
+            memo: Default::default(),
         })
     }
 
