@@ -22,6 +22,7 @@ use super::cors;
 use super::dev::DevIssuer;
 use super::gateway::identity_token::{self, IdentityTokens};
 use super::gateway::proxy::{self, Upstream};
+use super::gateway::sockets::{Ending, Sockets};
 use super::gateway::{ForwardAuth, Gateway, forward_auth, identity};
 use super::metrics::{Metrics, ServiceObserver};
 use super::request_id;
@@ -69,6 +70,7 @@ pub struct Application {
     drain_delay: Duration,
     background: Vec<JoinHandle<()>>,
     handle_signals: bool,
+    sockets: Sockets,
 }
 
 impl Application {
@@ -104,9 +106,14 @@ impl Application {
         // error, not a database one that happens to come first.
         auth.validate()?;
         let metrics = Metrics::new()?;
+        let sockets = Sockets::new(metrics.clone());
         let store = Store::connect(&server.database_url).await?;
         store.migrate().await?;
         let revocations = RevocationSet::default();
+        revocations.on_revoked({
+            let sockets = sockets.clone();
+            move |session| sockets.revoke_session(session)
+        });
         // Loaded before the server can accept a request: the sync loop's polls run
         // in the background, and until they caught up a restarted replica would
         // accept tokens of sessions revoked before the restart.
@@ -143,6 +150,7 @@ impl Application {
             store,
             revocations,
             clock: clock.clone(),
+            sockets: sockets.clone(),
         });
         let metadata = authenticator
             .resource_metadata()
@@ -150,6 +158,7 @@ impl Application {
             .map(web::Data::new);
         let upstream = gateway.upstream.clone();
         let (upstream_timeout, max_body) = (gateway.upstream_timeout, gateway.max_body_bytes);
+        let ws_max_age = gateway.ws_max_age;
         let preflight_origins = match (&cors, gateway.forward_auth_preflight) {
             (Some(cors), true) => cors.origins.clone(),
             _ => Vec::new(),
@@ -180,6 +189,7 @@ impl Application {
             },
         });
         let metrics = state.metrics.clone();
+        let http_sockets = sockets.clone();
         let http = HttpServer::new(move || {
             let webhooks = webhooks.clone();
             let dev = dev.clone();
@@ -214,6 +224,8 @@ impl Application {
                             max_body,
                             owns_cors,
                             metrics.clone(),
+                            http_sockets.clone(),
+                            ws_max_age,
                         )))
                         .app_data(routes::RouteLabel("upstream"))
                         .service(web::scope("/_keygate").configure(|cfg| {
@@ -308,6 +320,7 @@ impl Application {
             drain_delay: server.shutdown_drain,
             background: vec![revocation_sync, user_writer],
             handle_signals: server.handle_signals,
+            sockets,
         })
     }
 
@@ -339,12 +352,13 @@ impl Application {
             drain_delay,
             background,
             handle_signals,
+            sockets,
         } = self;
         if handle_signals {
             let handle = server.handle();
             actix_rt::spawn(async move {
                 shutdown_signal().await;
-                drain(draining, drain_delay, handle).await;
+                drain(draining, drain_delay, handle, sockets).await;
             });
         }
         let result = server.await.map_err(|source| StartError::Bind {
@@ -358,13 +372,19 @@ impl Application {
     }
 }
 
-async fn drain(draining: Arc<AtomicBool>, delay: Duration, handle: ServerHandle) {
+async fn drain(draining: Arc<AtomicBool>, delay: Duration, handle: ServerHandle, sockets: Sockets) {
     draining.store(true, Ordering::SeqCst);
     tracing::info!(
         "shutdown requested: /readyz now 503, stopping in {}s, then draining in-flight requests (up to {SHUTDOWN_TIMEOUT_SECS}s)",
         delay.as_secs()
     );
     tokio::time::sleep(delay).await;
+    // A WebSocket never ends by itself: closed (1001) now, so that the graceful stop
+    // below waits for their closing handshakes rather than its whole timeout.
+    if !sockets.is_empty() {
+        tracing::info!("closing {} proxied WebSocket(s) (1001)", sockets.len());
+        sockets.end_all(Ending::Shutdown);
+    }
     handle.stop(true).await;
     tracing::info!("shutdown complete");
 }

@@ -38,6 +38,8 @@ pub struct Metrics {
     request_duration: HistogramVec,
     upstream_requests: IntCounterVec,
     upstream_duration: Histogram,
+    websockets_open: IntGauge,
+    websockets_closed: IntCounterVec,
 }
 
 /// Methods that get a label of their own; every other method is `other`.
@@ -187,6 +189,23 @@ impl Metrics {
         registry.register(Box::new(request_duration.clone()))?;
         registry.register(Box::new(upstream_requests.clone()))?;
         registry.register(Box::new(upstream_duration.clone()))?;
+        let websockets_open = IntGauge::new(
+            "keygate_websockets_open",
+            "Proxied WebSockets open on this instance",
+        )?;
+        let websockets_closed = IntCounterVec::new(
+            Opts::new(
+                "keygate_websockets_closed_total",
+                "Proxied WebSockets closed, by who or what ended them",
+            ),
+            &["reason"],
+        )?;
+        // Every reason exists from the start, so rate() and alerts work before the first.
+        for reason in crate::server::gateway::sockets::Ending::LABELS {
+            websockets_closed.with_label_values(&[reason]);
+        }
+        registry.register(Box::new(websockets_open.clone()))?;
+        registry.register(Box::new(websockets_closed.clone()))?;
         // Both fetch outcomes exist from the start, so rate() works before the first error.
         let jwks_fetch_ok = jwks_fetch_total.with_label_values(&["ok"]);
         let jwks_fetch_error = jwks_fetch_total.with_label_values(&["error"]);
@@ -210,7 +229,22 @@ impl Metrics {
             request_duration,
             upstream_requests,
             upstream_duration,
+            websockets_open,
+            websockets_closed,
         })
+    }
+
+    /// A proxied WebSocket opened.
+    pub fn websocket_opened(&self) {
+        self.websockets_open.inc();
+    }
+
+    /// A proxied WebSocket closed, for `reason` (one of [`Ending::LABELS`]).
+    ///
+    /// [`Ending::LABELS`]: crate::server::gateway::sockets::Ending::LABELS
+    pub fn websocket_closed(&self, reason: &'static str) {
+        self.websockets_open.dec();
+        self.websockets_closed.with_label_values(&[reason]).inc();
     }
 
     /// Records one HTTP request.

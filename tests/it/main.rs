@@ -37,3 +37,4 @@ mod replicas;
 mod rotation;
 mod vectors;
 mod webhooks;
+mod websockets;

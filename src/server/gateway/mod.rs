@@ -15,6 +15,7 @@ pub mod identity_token;
 pub mod normalize;
 pub mod proxy;
 pub mod rules;
+pub mod sockets;
 pub mod ws;
 
 use actix_web::http::StatusCode;

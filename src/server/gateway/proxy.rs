@@ -30,6 +30,7 @@ use tracing::Instrument;
 use tracing::field::Empty;
 
 use super::normalize::normalize;
+use super::sockets::Sockets;
 use super::{Gateway, GatewayError, identity, identity_token, ws};
 use crate::AuthUser;
 use crate::server::metrics::Metrics;
@@ -61,6 +62,8 @@ pub struct Upstream {
     owns_cors: bool,
     metrics: Metrics,
     tunnels: ws::Tunnels,
+    sockets: Sockets,
+    ws_max_age: Option<Duration>,
 }
 
 impl Upstream {
@@ -71,6 +74,8 @@ impl Upstream {
         max_body_bytes: u64,
         owns_cors: bool,
         metrics: Metrics,
+        sockets: Sockets,
+        ws_max_age: Option<Duration>,
     ) -> Upstream {
         let client = awc::Client::builder()
             .connector(
@@ -92,6 +97,8 @@ impl Upstream {
             owns_cors,
             metrics,
             tunnels: ws::Tunnels::new(CONNECT_TIMEOUT),
+            sockets,
+            ws_max_age,
         }
     }
 }
@@ -334,7 +341,22 @@ pub async fn proxy(
             &mut headers,
         );
         let started = Instant::now();
-        let answer = ws::tunnel(payload, &upstream.tunnels, &url, headers, upstream.timeout).await;
+        let register = || {
+            upstream.sockets.register(
+                user.as_ref().and_then(AuthUser::session_id),
+                user.as_ref().map(AuthUser::user_id),
+            )
+        };
+        let answer = ws::tunnel(
+            payload,
+            &upstream.tunnels,
+            &url,
+            headers,
+            upstream.timeout,
+            register,
+            upstream.ws_max_age,
+        )
+        .await;
         let status = answer.as_ref().ok().map(|(_, status)| *status);
         upstream
             .metrics

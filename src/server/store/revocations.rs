@@ -12,7 +12,7 @@
 //! keeps the last snapshot in force; it never clears it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -88,6 +88,9 @@ struct Inner {
     /// Serialises writers (a poll, a local insert, a prune): each builds the next
     /// snapshot from the current one, and two at once would lose one's change.
     writer: Mutex<Cursor>,
+    /// Told of every session id that becomes revoked after the first load (the
+    /// gateway closes the session's WebSockets).
+    on_revoked: OnceLock<Box<dyn Fn(&str) + Send + Sync>>,
 }
 
 /// The position of this replica in the database's change sequence.
@@ -103,6 +106,7 @@ impl Default for RevocationSet {
             inner: Arc::new(Inner {
                 current: ArcSwap::from_pointee(Snapshot::empty()),
                 writer: Mutex::new(Cursor::default()),
+                on_revoked: OnceLock::new(),
             }),
         }
     }
@@ -135,6 +139,14 @@ impl RevocationSet {
     pub fn insert(&self, sid: &str, expires_at: i64) {
         let mut cursor = self.writer();
         self.apply(&mut cursor, [(sid, expires_at)]);
+    }
+
+    /// Calls `hook` with every session id revoked from now on, whichever way the
+    /// revocation came (a webhook on this replica, a notification or a poll). Set once;
+    /// a second hook is ignored. `hook` runs while the set's writer lock is held, so it
+    /// must be quick and must not touch the set.
+    pub fn on_revoked(&self, hook: impl Fn(&str) + Send + Sync + 'static) {
+        let _ = self.inner.on_revoked.set(Box::new(hook));
     }
 
     /// The number of revoked ids in force.
@@ -250,6 +262,7 @@ impl RevocationSet {
         let mut delta: Option<Entries> = None;
         let mut len = current.len;
         let mut earliest = current.earliest;
+        let mut newly = Vec::new();
         for (sid, expires_at) in rows {
             let known = delta
                 .as_ref()
@@ -265,6 +278,9 @@ impl RevocationSet {
             delta
                 .get_or_insert_with(|| current.delta.clone())
                 .insert(Arc::from(sid), expires_at);
+            if known.is_none() && self.inner.on_revoked.get().is_some() {
+                newly.push(sid);
+            }
         }
         let Some(delta) = delta else {
             return;
@@ -287,6 +303,13 @@ impl RevocationSet {
             }
         };
         self.inner.current.store(Arc::new(next));
+        // After the new snapshot is published: a socket opened from here on is
+        // refused by the set, one opened before is closed by the hook.
+        if let Some(hook) = self.inner.on_revoked.get() {
+            for sid in newly {
+                hook(sid);
+            }
+        }
     }
 
     fn writer(&self) -> MutexGuard<'_, Cursor> {

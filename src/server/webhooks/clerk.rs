@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use super::svix::{self, SvixError};
 use crate::clock::SharedClock;
+use crate::server::gateway::sockets::Sockets;
 use crate::server::store::{Profile, RevocationSet, Store, StoreError, WebhookEffect};
 
 /// The route this module serves.
@@ -96,6 +97,9 @@ pub struct WebhookState {
     pub revocations: RevocationSet,
     /// The clock the Svix timestamps are checked against.
     pub clock: SharedClock,
+    /// The proxied WebSockets: a deleted user's are closed (a revoked session's are
+    /// closed through the revocation set, whichever replica learns of it).
+    pub sockets: Sockets,
 }
 
 impl std::fmt::Debug for WebhookState {
@@ -164,6 +168,9 @@ async fn receive(
         } = &event.effect
         {
             state.revocations.insert(session_id, *expires_at);
+        }
+        if let WebhookEffect::DeleteUser(user_id) = &event.effect {
+            state.sockets.revoke_user(user_id);
         }
         tracing::info!("clerk webhook {id} ({}) handled", event.event_type);
     }
@@ -386,6 +393,7 @@ mod tests {
                 store,
                 revocations: RevocationSet::default(),
                 clock: crate::clock::system(),
+                sockets: Sockets::new(crate::server::metrics::Metrics::new().unwrap()),
             })
             .collect()
     }

@@ -58,6 +58,17 @@ impl Headers {
 
 /// `POST /webhooks/clerk` with `headers` and the raw `body`.
 pub async fn post(app: &TestApp, headers: &Headers, body: &[u8]) -> Reply {
+    post_to(app, "/webhooks/clerk", headers, body).await
+}
+
+/// Delivers `body` correctly signed under `id` to `path` (`/_keygate/webhooks/clerk`
+/// in proxy mode).
+pub async fn deliver_to(app: &TestApp, path: &str, id: &str, body: &[u8]) -> Reply {
+    post_to(app, path, &Headers::signed(id, body), body).await
+}
+
+/// `POST path` with `headers` and the raw `body`.
+pub async fn post_to(app: &TestApp, path: &str, headers: &Headers, body: &[u8]) -> Reply {
     let mut list = Vec::new();
     for (name, value) in [
         ("svix-id", &headers.id),
@@ -68,7 +79,7 @@ pub async fn post(app: &TestApp, headers: &Headers, body: &[u8]) -> Reply {
             list.push((name, value.as_str()));
         }
     }
-    app.post("/webhooks/clerk", &list, body.to_vec()).await
+    app.post(path, &list, body.to_vec()).await
 }
 
 /// Delivers `body` correctly signed under `id`.

@@ -55,6 +55,7 @@ pub struct TestUpstream {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    closes: Arc<Mutex<Vec<String>>>,
     handle: ServerHandle,
 }
 
@@ -126,6 +127,7 @@ async fn socket(
     req: HttpRequest,
     payload: web::Payload,
     seen: web::Data<Mutex<Vec<Seen>>>,
+    closes: web::Data<Arc<Mutex<Vec<String>>>>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let user = req
         .headers()
@@ -156,12 +158,21 @@ async fn socket(
                     let _ = session.pong(&bytes).await;
                 }
                 actix_ws::Message::Close(reason) => {
+                    let said = reason.as_ref().map_or("no reason".to_string(), |r| {
+                        format!(
+                            "{} {}",
+                            u16::from(r.code),
+                            r.description.as_deref().unwrap_or("")
+                        )
+                    });
+                    closes.lock().unwrap().push(said);
                     let _ = session.close(reason).await;
                     return;
                 }
                 _ => {}
             }
         }
+        closes.lock().unwrap().push("no close frame".into());
     });
     Ok(response)
 }
@@ -171,17 +182,26 @@ impl TestUpstream {
     pub async fn start() -> TestUpstream {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let data = web::Data::from(seen.clone());
+        let closes = Arc::new(Mutex::new(Vec::new()));
+        let closes_data = web::Data::new(closes.clone());
         let (addr, handle) = super::serve_mock!(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(closes_data.clone())
                 .route("/ws", web::get().to(socket))
                 .default_service(web::to(echo))
         });
         TestUpstream {
             url: format!("http://{addr}"),
             seen,
+            closes,
             handle,
         }
+    }
+
+    /// How each WebSocket ended on the upstream's side, in order.
+    pub fn closes(&self) -> Vec<String> {
+        self.closes.lock().unwrap().clone()
     }
 
     /// Every request so far.
