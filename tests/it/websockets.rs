@@ -285,3 +285,50 @@ async fn on_postgres_a_revocation_through_another_replica_closes_the_socket() {
     wait_metric(&a, &closed("revoked"), 0.0).await;
     crate::common::db::remove_database(&url).await;
 }
+
+#[actix_rt::test]
+async fn at_shutdown_open_sockets_get_1001_after_the_drain() {
+    let upstream = TestUpstream::start().await;
+    let mut keygate = spawn_keygate(
+        &["serve"],
+        &[
+            ("JWT_SECRET", SECRET),
+            ("UPSTREAM_URL", upstream.url.as_str()),
+            ("SHUTDOWN_DRAIN_SECS", "1"),
+        ],
+    );
+    let health = format!("{}/_keygate/healthz", keygate.base);
+    let mut up = false;
+    for _ in 0..250 {
+        if let Ok(res) = client().get(&health).send().await
+            && res.status() == 200
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    assert!(up, "keygate did not start: {:?}", keygate.stderr_lines());
+    let mut socket = open(&keygate.base, "user_bye").await;
+    let signalled = Instant::now();
+    keygate.signal("TERM");
+    let (code, reason) = close_of(&mut socket, Duration::from_secs(5)).await;
+    assert_eq!((code, reason.as_str()), (CloseCode::Away, "server shutting down"));
+    assert!(
+        signalled.elapsed() >= Duration::from_secs(1),
+        "closed before the drain: {:?}",
+        signalled.elapsed()
+    );
+    assert!(
+        eventually(Duration::from_secs(2), || upstream
+            .closes()
+            .contains(&"1001 server shutting down".to_string()))
+        .await,
+        "{:?}",
+        upstream.closes()
+    );
+    let _ = socket.send(Message::Close(None)).await;
+    // The graceful stop does not wait out its timeout for the socket.
+    let status = keygate.wait_exit(Duration::from_secs(10));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+}
