@@ -313,7 +313,10 @@ async fn at_shutdown_open_sockets_get_1001_after_the_drain() {
     let signalled = Instant::now();
     keygate.signal("TERM");
     let (code, reason) = close_of(&mut socket, Duration::from_secs(5)).await;
-    assert_eq!((code, reason.as_str()), (CloseCode::Away, "server shutting down"));
+    assert_eq!(
+        (code, reason.as_str()),
+        (CloseCode::Away, "server shutting down")
+    );
     assert!(
         signalled.elapsed() >= Duration::from_secs(1),
         "closed before the drain: {:?}",
