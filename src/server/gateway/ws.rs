@@ -4,7 +4,7 @@
 //!
 //! The upstream answers the client's own handshake (its `Sec-WebSocket-Accept`,
 //! protocol and extensions come back as it sent them), so keygate never re-frames what
-//! follows: it relays bytes, and only follows where frames begin ([`Frames`]: headers
+//! follows: it relays bytes, and only follows where frames begin (`Frames`: headers
 //! read, payloads counted) so that it can put a close frame between two frames when the
 //! socket must end — its session revoked, `GATEWAY_WS_MAX_SECS` passed, keygate
 //! shutting down ([`super::sockets`]). An answer other than `101` is passed back as it

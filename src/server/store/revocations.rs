@@ -90,8 +90,11 @@ struct Inner {
     writer: Mutex<Cursor>,
     /// Told of every session id that becomes revoked after the first load (the
     /// gateway closes the session's WebSockets).
-    on_revoked: OnceLock<Box<dyn Fn(&str) + Send + Sync>>,
+    on_revoked: OnceLock<RevokedHook>,
 }
+
+/// What is told of newly revoked session ids.
+type RevokedHook = Box<dyn Fn(&str) + Send + Sync>;
 
 /// The position of this replica in the database's change sequence.
 #[derive(Default)]
