@@ -8,6 +8,8 @@
 #   2. auth        GET /auth of the same keygate, X-Original-URI: /api/hello
 #   3. upstream    GET / of the upstream directly (no authentication)
 #   4. proxy       GET / through keygate with UPSTREAM_URL set to the upstream
+#   4b. proxy-identity  the same with GATEWAY_IDENTITY_TOKEN=true (X-Auth-Identity
+#                  signed once for the repeated token, then kept with it)
 #   5. nginx       GET / through nginx doing auth_request to keygate's /auth and
 #                  proxy_pass to the upstream, both over kept-alive connections (the
 #                  setup a user would otherwise build)
@@ -68,6 +70,13 @@ proxy_pid=$started_pid
 proxy_base=$started_base
 expect_status 200 "$proxy_base/" -H "Authorization: Bearer $token"
 expect_status 401 "$proxy_base/"
+
+start_keygate proxy-identity WORKERS=1 UPSTREAM_URL="$upstream_base" GATEWAY_IDENTITY_TOKEN=true
+identity_pid=$started_pid
+identity_base=$started_base
+expect_status 200 "$identity_base/" -H "Authorization: Bearer $token"
+curl -fsS "$identity_base/_keygate/.well-known/jwks.json" | grep -q '"kid"' ||
+    die "the identity keygate publishes no JWKS"
 
 nginx_port=$(free_port)
 nginx_base=http://127.0.0.1:$nginx_port
@@ -170,7 +179,7 @@ profiled() {
     fi
 }
 
-scenarios=(healthz auth upstream proxy nginx nginx-pass)
+scenarios=(healthz auth upstream proxy proxy-identity nginx nginx-pass)
 one_round() {
     run healthz "$forward_base/healthz" - "$forward_base" keygate="$forward_pid"
     wrk_script=$work/cycle-auth.lua profiled auth "$forward_pid" \
@@ -178,6 +187,8 @@ one_round() {
     run upstream "$upstream_base/" - - upstream="$upstream_pid"
     profiled proxy "$proxy_pid" \
         run proxy "$proxy_base/" "$work/one-token.txt" "$proxy_base/_keygate" keygate="$proxy_pid" upstream="$upstream_pid"
+    run proxy-identity "$identity_base/" "$work/one-token.txt" "$identity_base/_keygate" \
+        keygate="$identity_pid" upstream="$upstream_pid"
     run nginx "$nginx_base/" "$work/one-token.txt" "$forward_base" \
         nginx="$nginx_pid" keygate="$forward_pid" upstream="$upstream_pid"
     run nginx-pass "$pass_base/" - - nginx="$nginx_pid" upstream="$upstream_pid"
@@ -201,18 +212,19 @@ echo
 echo "keygate gateway load test: $(machine_line), $ROUNDS round(s)"
 echo "req/s: mean over rounds. cpu us/req: CPU of the serving processes (listed in the"
 echo "split) per request, last round. split: % of one core over the run, last round."
-printf '%-9s %8s %10s %8s %8s %7s  %s\n' run req/s 'cpu us/req' 'p50 ms' 'p99 ms' non-2xx split
+printf '%-14s %8s %10s %8s %8s %7s  %s\n' run req/s 'cpu us/req' 'p50 ms' 'p99 ms' non-2xx split
 for name in "${scenarios[@]}"; do
-    printf '%-9s %8s %10s %8s %8s %7s  %s\n' "$name" "${mrps[$name]}" "${cpu_us[$name]}" \
+    printf '%-14s %8s %10s %8s %8s %7s  %s\n' "$name" "${mrps[$name]}" "${cpu_us[$name]}" \
         "${p50[$name]}" "${p99[$name]}" "${bad[$name]}" "${split[$name]}"
 done
 [[ $ROUNDS == 1 ]] || for name in "${scenarios[@]}"; do echo "  $name per round: ${round_rps[$name]}"; done
 
 echo
 echo "targets (requests/s):"
-awk -v a="${mrps[auth]}" -v h="${mrps[healthz]}" -v p="${mrps[proxy]}" -v n="${mrps[nginx]}" -v u="${mrps[upstream]}" -v b="${mrps[nginx-pass]}" '
+awk -v a="${mrps[auth]}" -v h="${mrps[healthz]}" -v p="${mrps[proxy]}" -v n="${mrps[nginx]}" -v u="${mrps[upstream]}" -v b="${mrps[nginx-pass]}" -v i="${mrps[proxy-identity]}" '
     function verdict(x, bound) { return x >= bound ? "met" : "missed" }
     BEGIN {
+        printf "  proxy with the signed identity >= 0.95 x proxy without: %.3f (%s)\n", i / p, verdict(i / p, 0.95)
         printf "  /auth repeated token >= 0.85 x /healthz: %.3f (%s)\n", a / h, verdict(a / h, 0.85)
         printf "  proxy >= 1.0 x nginx auth_request + proxy_pass: %.3f (%s)\n", p / n, verdict(p / n, 1.0)
         printf "  proxy >= 0.5 x the upstream directly: %.3f (%s)\n", p / u, verdict(p / u, 0.5)
