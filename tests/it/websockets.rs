@@ -335,3 +335,69 @@ async fn at_shutdown_open_sockets_get_1001_after_the_drain() {
     let status = keygate.wait_exit(Duration::from_secs(10));
     assert!(status.is_some_and(|s| s.success()), "{status:?}");
 }
+
+#[actix_rt::test]
+async fn the_close_frame_waits_for_the_frame_in_flight() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let upstream = TestUpstream::start().await;
+    let app = gateway(&upstream, &[]).await;
+    let token = hs256(&claims("user_mid"));
+    let mut tcp = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let handshake = format!(
+        "GET /ws HTTP/1.1\r\nHost: gw.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Authorization: Bearer {token}\r\n\r\n"
+    );
+    tcp.write_all(handshake.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert!(head.len() < 8192, "no end of the response head");
+        tcp.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    wait_metric(&app, OPEN, 1.0).await;
+
+    // A masked text frame of 1000 bytes, of which only the first 10 are sent.
+    let key = [7u8, 1, 2, 9];
+    let payload: Vec<u8> = (0..1000).map(|i| b'a' + (i % 26) as u8).collect();
+    let masked: Vec<u8> = payload
+        .iter()
+        .enumerate()
+        .map(|(i, b)| b ^ key[i % 4])
+        .collect();
+    let mut frame = vec![0x81, 0x80 | 126, 0x03, 0xe8];
+    frame.extend_from_slice(&key);
+    frame.extend_from_slice(&masked);
+    let (first, rest) = frame.split_at(8 + 10);
+    tcp.write_all(first).await.unwrap();
+    // The same socket, seen from the upstream: the frame has not ended yet.
+    revoke(&app, WEBHOOK, "user_mid").await;
+    // The client's side is between frames: its close frame comes at once.
+    let mut close = [0u8; 19];
+    tokio::time::timeout(Duration::from_secs(1), tcp.read_exact(&mut close))
+        .await
+        .expect("no close frame within 1 s")
+        .unwrap();
+    assert_eq!(&close[..4], &[0x88, 17, 0x03, 0xf0]);
+    assert_eq!(&close[4..], b"session revoked");
+    // The upstream's close frame waits for the end of the frame in flight, so the
+    // upstream reads a whole message and then keygate's close, not a broken frame.
+    tcp.write_all(rest).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(1), || upstream
+            .closes()
+            .contains(&"1008 session revoked".to_string()))
+        .await,
+        "{:?}",
+        upstream.closes()
+    );
+    wait_metric(&app, OPEN, 0.0).await;
+}
