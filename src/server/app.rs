@@ -106,14 +106,11 @@ impl Application {
         // error, not a database one that happens to come first.
         auth.validate()?;
         let metrics = Metrics::new()?;
-        let sockets = Sockets::new(metrics.clone());
         let store = Store::connect(&server.database_url).await?;
         store.migrate().await?;
         let revocations = RevocationSet::default();
-        revocations.on_revoked({
-            let sockets = sockets.clone();
-            move |session| sockets.revoke_session(session)
-        });
+        let sockets = Sockets::new(metrics.clone(), revocations.clone());
+        revocations.on_revoked(sockets.session_revoker());
         // Loaded before the server can accept a request: the sync loop's polls run
         // in the background, and until they caught up a restarted replica would
         // accept tokens of sessions revoked before the restart.

@@ -9,11 +9,12 @@
 //! both sides at the next frame boundary.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use tokio::sync::watch;
 
 use crate::server::metrics::Metrics;
+use crate::server::store::RevocationSet;
 
 /// Why a socket was closed by keygate rather than by one of its ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,11 +69,28 @@ struct Registry {
     by_user: HashMap<Box<str>, Vec<u64>>,
 }
 
+impl Registry {
+    fn end_session(&self, session: &str) {
+        for id in self.by_session.get(session).into_iter().flatten() {
+            if let Some(signal) = self.signals.get(id) {
+                end(signal, Ending::Revoked);
+            }
+        }
+    }
+}
+
+fn lock(registry: &Mutex<Registry>) -> MutexGuard<'_, Registry> {
+    // Every change is a few map operations that leave the maps consistent; a poisoned
+    // lock is safe to use.
+    registry.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// The open sockets of this replica; cheap to clone (clones share the registry).
 #[derive(Clone)]
 pub struct Sockets {
     inner: Arc<Mutex<Registry>>,
     metrics: Metrics,
+    revocations: RevocationSet,
 }
 
 impl std::fmt::Debug for Sockets {
@@ -96,18 +114,28 @@ fn end(signal: &watch::Sender<Option<Ending>>, ending: Ending) {
 }
 
 impl Sockets {
-    /// An empty registry reporting to `metrics`.
-    pub fn new(metrics: Metrics) -> Sockets {
+    /// An empty registry reporting to `metrics`, for the sessions `revocations` holds.
+    pub fn new(metrics: Metrics, revocations: RevocationSet) -> Sockets {
         Sockets {
             inner: Arc::new(Mutex::new(Registry::default())),
             metrics,
+            revocations,
         }
     }
 
     fn registry(&self) -> MutexGuard<'_, Registry> {
-        // Every change is a few map operations that leave the maps consistent; a
-        // poisoned lock is safe to use.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.inner)
+    }
+
+    /// The revocation set's hook: ends a revoked session's sockets. It holds the
+    /// registry weakly, since the registry holds the set: neither keeps the other alive.
+    pub fn session_revoker(&self) -> impl Fn(&str) + Send + Sync + 'static {
+        let registry: Weak<Mutex<Registry>> = Arc::downgrade(&self.inner);
+        move |session| {
+            if let Some(registry) = registry.upgrade() {
+                lock(&registry).end_session(session);
+            }
+        }
     }
 
     /// Registers a socket opened by `session` of `user` (both `None` for an anonymous
@@ -130,6 +158,12 @@ impl Sockets {
             registry.by_user.entry(user.into()).or_default().push(id);
         }
         drop(registry);
+        // A session revoked between its handshake's authentication and this moment:
+        // the revocation's hook ran before the socket was here to be found, but the
+        // set already holds the session (the hook runs after the set changes).
+        if session.is_some_and(|session| self.revocations.is_revoked(session)) {
+            end(&signal, Ending::Revoked);
+        }
         self.metrics.websocket_opened();
         Registration {
             sockets: self.clone(),
@@ -144,12 +178,7 @@ impl Sockets {
 
     /// Ends the sockets of a revoked session.
     pub fn revoke_session(&self, session: &str) {
-        let registry = self.registry();
-        for id in registry.by_session.get(session).into_iter().flatten() {
-            if let Some(signal) = registry.signals.get(id) {
-                end(signal, Ending::Revoked);
-            }
-        }
+        self.registry().end_session(session);
     }
 
     /// Ends the sockets of a deleted user.
@@ -246,12 +275,14 @@ mod tests {
 
     #[test]
     fn a_revocation_ends_the_sessions_sockets_only_and_the_registry_empties() {
-        let sockets = Sockets::new(Metrics::new().unwrap());
+        let revocations = RevocationSet::default();
+        let sockets = Sockets::new(Metrics::new().unwrap(), revocations.clone());
         let a1 = sockets.register(Some("sess_a"), Some("user_1"));
         let a2 = sockets.register(Some("sess_a"), Some("user_1"));
         let b = sockets.register(Some("sess_b"), Some("user_2"));
         let anonymous = sockets.register(None, None);
-        sockets.revoke_session("sess_a");
+        let revoker = sockets.session_revoker();
+        revoker("sess_a");
         assert_eq!(*a1.ending().borrow(), Some(Ending::Revoked));
         assert_eq!(*a2.ending().borrow(), Some(Ending::Revoked));
         assert_eq!(*b.ending().borrow(), None);
@@ -263,8 +294,14 @@ mod tests {
         assert_eq!(*anonymous.ending().borrow(), Some(Ending::Shutdown));
         assert_eq!(sockets.len(), 4);
         drop((a1, a2, b, anonymous));
-        let registry = sockets.registry();
-        assert!(registry.signals.is_empty());
-        assert!(registry.by_session.is_empty() && registry.by_user.is_empty());
+        {
+            let registry = sockets.registry();
+            assert!(registry.signals.is_empty());
+            assert!(registry.by_session.is_empty() && registry.by_user.is_empty());
+        }
+        // Revoked before the socket was registered: it ends as it opens.
+        revocations.insert("sess_late", i64::MAX);
+        let late = sockets.register(Some("sess_late"), Some("user_3"));
+        assert_eq!(*late.ending().borrow(), Some(Ending::Revoked));
     }
 }

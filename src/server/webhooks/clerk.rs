@@ -388,12 +388,18 @@ mod tests {
             .await
             .unwrap()
             .into_iter()
-            .map(|store| WebhookState {
-                secret: key(),
-                store,
-                revocations: RevocationSet::default(),
-                clock: crate::clock::system(),
-                sockets: Sockets::new(crate::server::metrics::Metrics::new().unwrap()),
+            .map(|store| {
+                let revocations = RevocationSet::default();
+                WebhookState {
+                    secret: key(),
+                    store,
+                    revocations: revocations.clone(),
+                    clock: crate::clock::system(),
+                    sockets: Sockets::new(
+                        crate::server::metrics::Metrics::new().unwrap(),
+                        revocations,
+                    ),
+                }
             })
             .collect()
     }
