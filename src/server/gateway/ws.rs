@@ -204,6 +204,8 @@ async fn client_to_upstream(
     let mut closing: Option<Ending> = None;
     let mut deadline: Option<tokio::time::Instant> = None;
     let expires = max_age.map(|age| tokio::time::Instant::now() + age);
+    // What the client sends after keygate's close frame: its answer, awaited below.
+    let mut answer = Frames::default();
     let injected = loop {
         tokio::select! {
             biased;
@@ -245,6 +247,8 @@ async fn client_to_upstream(
                     }
                     if frames.at_boundary() {
                         let _ = to_upstream.write_all(&close_frame(end, true)).await;
+                        // The client's next frames, its close answer perhaps, begin here.
+                        answer.feed(&chunk[until..], false);
                         break true;
                     }
                 }
@@ -261,13 +265,11 @@ async fn client_to_upstream(
     } else {
         // What the client still sends is its answer to keygate's close frame: read
         // (and dropped) until it comes, so that the connection ends cleanly.
-        let mut answer = Frames::default();
         let _ = tokio::time::timeout(CLOSE_WAIT, async {
-            while let Some(Ok(chunk)) = from_client.next().await {
+            while !answer.seen_close
+                && let Some(Ok(chunk)) = from_client.next().await
+            {
                 answer.feed(&chunk, false);
-                if answer.seen_close {
-                    break;
-                }
             }
         })
         .await;
