@@ -232,6 +232,41 @@ async fn disguised_dot_segments_are_refused_and_escapes_stay_as_they_came() {
     assert_eq!(upstream.count(), before + 1);
 }
 
+#[actix_rt::test]
+async fn a_guarded_path_is_guarded_in_every_case_and_with_a_trailing_slash() {
+    // A default-public gateway guarding one path: routers that ignore case or a trailing
+    // slash (Express, ASP.NET) would serve these as /api/admin, so the rule must too.
+    let upstream = TestUpstream::start().await;
+    let rules = std::env::temp_dir().join(format!("keygate-case-{}.toml", rand::random::<u64>()));
+    std::fs::write(
+        &rules,
+        "default = \"public\"\n[[rule]]\npath = \"/api/admin\"\norg_role = \"org:admin\"\n",
+    )
+    .unwrap();
+    let app = spawn_app(&[
+        ("JWT_SECRET", SECRET),
+        ("GATEWAY_RULES", rules.to_str().unwrap()),
+        ("UPSTREAM_URL", &upstream.url),
+    ])
+    .await;
+    for path in [
+        "/api/admin",
+        "/api/admin/",
+        "/API/ADMIN",
+        "/Api/Admin/",
+        "/api/%41dmin",
+    ] {
+        let refused = get(&app, path, &[]).await;
+        assert_eq!(refused.status, 401, "{path}");
+    }
+    assert_eq!(upstream.count(), 0, "{:?}", upstream.seen());
+    let admin = member("org:admin");
+    let allowed = get(&app, "/API/Admin/", &[("Authorization", &admin)]).await;
+    assert_eq!(allowed.status, 200);
+    assert_eq!(upstream.last().target, "/API/Admin/");
+    assert_eq!(get(&app, "/api/other", &[]).await.status, 200);
+}
+
 // --- header spellings and injection -----------------------------------------------------
 
 #[actix_rt::test]
