@@ -656,6 +656,32 @@ async fn a_body_that_breaks_after_the_decision_is_the_clients_fault() {
     assert_eq!(upstream.count(), before, "{:?}", upstream.seen());
 }
 
+#[actix_rt::test]
+async fn obfuscated_framing_is_refused_before_anything_is_forwarded() {
+    let upstream = TestUpstream::start().await;
+    let app = gateway(Some(&upstream.url), &[]).await;
+    // Each is a way to make two servers disagree on where the body ends, and so smuggle
+    // the request that follows past the rules (a GET of /api/admin, here).
+    for framing in [
+        "Transfer-Encoding: chunked, identity",
+        "Transfer-Encoding: identity, chunked",
+        "Transfer-Encoding: xchunked",
+        "Transfer-Encoding : chunked",
+        "Transfer-Encoding: chunked\r\n x",
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked",
+        "Transfer-Encoding: chunked\r\nContent-Length: 5",
+        "Content-Length: 5\r\nContent-Length: 5",
+        "Content-Length: +5",
+    ] {
+        let request = format!(
+            "POST /api/feed/x HTTP/1.1\r\nHost: gw.test\r\n{framing}\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /api/admin HTTP/1.1\r\nHost: gw.test\r\n\r\n"
+        );
+        let answer = exchange(&app.base, request.as_bytes()).await;
+        assert_eq!(answer.status, 400, "{framing:?}: {}", answer.body);
+    }
+    assert_eq!(upstream.count(), 0, "{:?}", upstream.seen());
+}
+
 // --- forward-auth header games ----------------------------------------------------------
 
 #[actix_rt::test]
