@@ -2,7 +2,7 @@
 //! (`/_keygate/…`) goes to the upstream after the rules, or nowhere.
 //!
 //! Forwarded: the method, the normalised path and the query, the headers by one policy
-//! ([`forward_headers`]) — without hop-by-hop ones, without the client's `X-Auth-*`
+//! (`forward_headers`) — without hop-by-hop ones, without the client's `X-Auth-*`
 //! (already gone) and routing overrides, with `X-Forwarded-For` (appended),
 //! `X-Forwarded-Proto`, `X-Forwarded-Host` and the identity headers; `Authorization`
 //! and cookies pass unchanged; `X-Request-Id` is the request's id, and with span export
