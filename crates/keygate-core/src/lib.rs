@@ -54,7 +54,8 @@ mod revocation;
 
 pub use auth::{
     AuthError, AuthUser, Claims, FactorLevel, Org, Rejection, ResourceMetadata, Reverification,
-    TokenType, TokenTypes, UnknownReverification, is_valid_entitlement, require_auth,
+    TokenType, TokenTypes, UnknownReverification, error_body, error_response, is_valid_entitlement,
+    require_auth,
 };
 pub use authenticator::{Authenticator, NotReady};
 pub use config::{AuthenticatorBuilder, ConfigError};
