@@ -261,7 +261,7 @@ impl Rejection {
 impl From<AuthError> for Rejection {
     fn from(error: AuthError) -> Rejection {
         let reason = match error {
-            AuthError::MissingToken => "no Bearer token in Authorization and no session cookie",
+            AuthError::MissingToken => super::sources::NO_TOKEN,
             other => other.detail(),
         };
         Rejection::new(error, reason)
