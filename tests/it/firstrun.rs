@@ -334,7 +334,7 @@ async fn firstrun_a_rejected_request_logs_the_verify_line_at_debug_with_its_requ
 
     let mut lines = Vec::new();
     assert!(
-        eventually(SETTLE, || {
+        eventually(SETTLE, async || {
             lines.extend(process.stderr_lines());
             lines.iter().any(|l| l.contains("token rejected"))
         })
@@ -591,7 +591,7 @@ async fn firstrun_a_token_without_bearer_is_missing_token_and_the_log_says_why()
 
     let mut lines = Vec::new();
     assert!(
-        eventually(SETTLE, || {
+        eventually(SETTLE, async || {
             lines.extend(process.stderr_lines());
             lines.iter().any(|l| l.contains("token rejected"))
         })

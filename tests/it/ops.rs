@@ -124,7 +124,7 @@ async fn json_logs_are_one_object_a_line() {
         .unwrap();
     let mut lines = Vec::new();
     assert!(
-        eventually(Duration::from_secs(10), || {
+        eventually(Duration::from_secs(10), async || {
             lines.extend(process.stderr_lines());
             lines.iter().any(|l| l.contains("token rejected"))
         })
@@ -242,7 +242,7 @@ async fn sigterm_lets_an_in_flight_request_finish() {
         ],
     );
     process.wait_healthy().await;
-    assert!(eventually(Duration::from_secs(10), || jwks.fetches() >= 1).await);
+    assert!(eventually(Duration::from_secs(10), async || jwks.fetches() >= 1).await);
     // An unknown kid makes the request wait for a JWKS fetch that hangs until its timeout.
     jwks.set_mode(Mode::Hang);
     let slow_token = Signer::rs256(1, "new-kid").sign(&claims("u"));
@@ -258,7 +258,7 @@ async fn sigterm_lets_an_in_flight_request_finish() {
             .map(|res| res.status().as_u16())
     });
     assert!(
-        eventually(Duration::from_secs(10), || jwks.fetches() >= 2).await,
+        eventually(Duration::from_secs(10), async || jwks.fetches() >= 2).await,
         "the refetch never started"
     );
 
