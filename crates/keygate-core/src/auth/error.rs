@@ -212,9 +212,11 @@ impl ResponseError for AuthError {
     }
 }
 
-/// The JSON body of every error answer keygate writes, `{"detail": …, "code": …}`
-/// (section "Failures" of `docs/reference.md`): the library's refusals, the service's
-/// own routes and the gateway all build it here, so the shape is the same everywhere.
+/// The JSON body of keygate's error answers, `{"detail": …, "code": …}` (section
+/// "Failures" of `docs/reference.md`), made in one place so that every answer that
+/// builds it here has the same shape and the same bytes (`code` first, as `serde_json`
+/// orders keys). The library's refusals, the service's routes, `/dev` and CORS
+/// refusals use it; an application's own errors may too.
 ///
 /// It is a [`serde_json::Value`] so an answer can add a field beside the two (the
 /// step-up answer adds Clerk's `clerk_error`).
