@@ -79,8 +79,7 @@ impl ResponseError for GatewayError {
             GatewayError::InvalidUpgrade => ("Bad request", "invalid_upgrade"),
             GatewayError::ConflictingOriginal => ("Forbidden", "conflicting_original_request"),
         };
-        HttpResponse::build(self.status_code())
-            .json(serde_json::json!({ "detail": detail, "code": code }))
+        crate::error_response(self.status_code(), detail, code)
     }
 }
 
