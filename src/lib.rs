@@ -12,7 +12,8 @@
 //!   ([`server`]).
 //!
 //! ```toml
-//! keygate = { version = "0.2", default-features = false }
+//! # keygate is not on crates.io: a path to a checkout, or `git = "…"`.
+//! keygate = { path = "../keygate", default-features = false }
 //! ```
 //!
 //! ```no_run

@@ -44,7 +44,7 @@ pub enum StartError {
     #[error("configuration error: {0}")]
     Config(#[from] ConfigError),
     /// The database could not be opened or migrated.
-    #[error("{0}")]
+    #[error(transparent)]
     Database(#[from] StoreError),
     /// The metrics registry refused a metric.
     #[error("metrics: {0}")]

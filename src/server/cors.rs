@@ -207,10 +207,7 @@ impl ResponseError for PreflightRefused {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut res = HttpResponse::Forbidden().json(serde_json::json!({
-            "detail": self.0,
-            "code": "cors_not_allowed",
-        }));
+        let mut res = crate::error_response(StatusCode::FORBIDDEN, &self.0, "cors_not_allowed");
         res.headers_mut()
             .insert(header::VARY, header::HeaderValue::from_static("Origin"));
         res

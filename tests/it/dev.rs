@@ -578,6 +578,7 @@ pub fn browser_test_can_run(test: &str) -> bool {
         "SKIPPED {test}: missing {} (run `bash .ci/setup`)",
         missing.join(", ")
     );
+    crate::common::record_skip(test, &missing.join(", "));
     false
 }
 

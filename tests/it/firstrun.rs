@@ -1,7 +1,9 @@
 //! A first run: configurations that cannot verify a single token stop the start,
 //! `keygate migrate` needs only `DATABASE_URL`, a database that cannot be opened is
 //! named, a rejected token says why (`keygate verify` and the debug log), a JWKS that
-//! never answers costs a request at most a second, `/me` has one shape, and
+//! never answers costs a request at most a second (and a wrong one is named with its
+//! status), a token without `Bearer` says so, `keygate verify` finds a running
+//! `keygate dev`, `/me` has one shape, and
 //! `keygate --help` points to the reference.
 
 use std::io::{Read, Write};
@@ -332,7 +334,7 @@ async fn firstrun_a_rejected_request_logs_the_verify_line_at_debug_with_its_requ
 
     let mut lines = Vec::new();
     assert!(
-        eventually(SETTLE, || {
+        eventually(SETTLE, async || {
             lines.extend(process.stderr_lines());
             lines.iter().any(|l| l.contains("token rejected"))
         })
@@ -559,4 +561,166 @@ fn firstrun_help_lists_the_commands_and_points_to_the_reference() {
         );
     }
     assert!(stdout.contains("docs/reference.md"), "{stdout}");
+}
+
+#[actix_rt::test]
+async fn firstrun_a_token_without_bearer_is_missing_token_and_the_log_says_why() {
+    let vars = [
+        ("JWT_SECRET", SECRET),
+        ("LOG_FORMAT", "json"),
+        ("RUST_LOG", "debug"),
+    ];
+    let token = hs256(&claims("user_no_scheme"));
+    let process = spawn_keygate(&["serve"], &vars);
+    process.wait_healthy().await;
+    let mut res = awc::Client::default()
+        .get(format!("{}/protected", process.base))
+        .insert_header(("Authorization", token.clone()))
+        .insert_header(("X-Request-Id", "no-scheme-1"))
+        .send()
+        .await
+        .unwrap();
+    // The answer is the contract's: exactly that of a request without a token.
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers().get("www-authenticate").unwrap(), "Bearer");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"detail": "Not authenticated", "code": "missing_token"})
+    );
+
+    let mut lines = Vec::new();
+    assert!(
+        eventually(SETTLE, async || {
+            lines.extend(process.stderr_lines());
+            lines.iter().any(|l| l.contains("token rejected"))
+        })
+        .await,
+        "no rejection line in {lines:?}"
+    );
+    let logged: Value = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["request_id"] == "no-scheme-1")
+        .unwrap();
+    assert_eq!(logged["code"], "missing_token", "{logged}");
+    let message = logged["message"].as_str().unwrap();
+    assert!(
+        message.contains("the Authorization header has no Bearer scheme"),
+        "{message}"
+    );
+    for line in &lines {
+        assert!(!line.contains(&token), "the token is in a log line: {line}");
+    }
+
+    // `keygate verify` reads a copied header the same way, and says the same.
+    let line = refusal(
+        &format!("Authorization: {token}"),
+        &[("JWT_SECRET", SECRET)],
+        "missing_token",
+    );
+    assert!(
+        line.contains("the Authorization header has no Bearer scheme: it holds a bare token"),
+        "{line}"
+    );
+    let line = refusal(
+        &format!("Token {token}"),
+        &[("JWT_SECRET", SECRET)],
+        "missing_token",
+    );
+    assert!(
+        line.contains("no Bearer scheme (its scheme is \"Token\")"),
+        "{line}"
+    );
+}
+
+#[test]
+fn firstrun_verify_calls_the_first_segment_the_jwt_header() {
+    let line = refusal("e!!.e30.c2ln", &[("JWT_SECRET", SECRET)], "malformed_token");
+    assert!(
+        line.ends_with("the JWT header (first segment) is not base64url"),
+        "{line}"
+    );
+    let line = refusal("e30.e!!.c2ln", &[("JWT_SECRET", SECRET)], "malformed_token");
+    assert!(line.contains("the JWT "), "{line}");
+}
+
+/// `keygate verify TOKEN` with `vars`, expected to refuse with `code` after the
+/// rotation actor's warnings: returns the last stderr line.
+fn last_line_of_refusal(token: &str, vars: &[(&str, &str)], code: &str) -> String {
+    let (exit, stdout, stderr) = run_keygate(&["verify", token], vars);
+    assert_eq!(exit, 1, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    let line = stderr.trim().lines().last().unwrap_or_default();
+    assert!(line.starts_with(&format!("keygate: {code} (")), "{stderr}");
+    println!("{line}");
+    line.to_string()
+}
+
+#[actix_rt::test]
+async fn firstrun_a_wrong_jwks_url_is_named_with_its_status_in_the_last_line() {
+    let jwks = MockJwks::start(vec![Signer::rs256(0, "k1").jwk()]).await;
+    jwks.set_mode(Mode::Fail);
+    let token = Signer::rs256(0, "k1").sign(&claims("user_wrong_url"));
+    let url = jwks.url.clone();
+    let line = actix_rt::task::spawn_blocking(move || {
+        last_line_of_refusal(&token, &[("JWKS_URL", &url)], "keys_unavailable")
+    })
+    .await
+    .unwrap();
+    assert!(
+        line.ends_with(&format!(
+            "the last fetch of the JWKS at {} failed: HTTP status 500",
+            jwks.url
+        )),
+        "{line}"
+    );
+
+    // Nothing listening: the connection error instead of a status.
+    let closed = format!(
+        "http://127.0.0.1:{}/.well-known/jwks.json",
+        crate::common::process::free_port()
+    );
+    let token = Signer::rs256(0, "k1").sign(&claims("user_closed"));
+    let url = closed.clone();
+    let line = actix_rt::task::spawn_blocking(move || {
+        last_line_of_refusal(&token, &[("JWKS_URL", &url)], "keys_unavailable")
+    })
+    .await
+    .unwrap();
+    let last = format!("the last fetch of the JWKS at {closed} failed: request failed: ");
+    assert!(line.contains(&last), "{line}");
+}
+
+#[test]
+fn firstrun_verify_finds_a_running_keygate_dev() {
+    let dev = crate::dev::DevProcess::start();
+    let addr = dev.base.trim_start_matches("http://").to_string();
+    let (code, stdout, stderr) = run_keygate(&["verify", &dev.token], &[("BIND_ADDR", &addr)]);
+    assert_eq!(code, 0, "{stderr}");
+    let printed: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(printed["sub"], "user_dev");
+    assert!(
+        stderr.contains(&format!(
+            "no key source is set; verifying with the running `keygate dev` ({}/dev/jwks.json)",
+            dev.base
+        )),
+        "{stderr}"
+    );
+    drop(dev);
+
+    // No dev issuer there: the usual configuration error, naming where it looked.
+    let (code, stdout, stderr) = run_keygate(&["verify", "a.b.c"], &[("BIND_ADDR", &addr)]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    let line = stderr.trim();
+    assert_eq!(line.lines().count(), 1, "{stderr}");
+    assert!(
+        line.starts_with("keygate: configuration error: JWKS_URL, JWT_PUBLIC_KEY, JWT_SECRET: no key source is set"),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!("http://{addr}/dev/jwks.json")),
+        "{line}"
+    );
 }

@@ -232,6 +232,41 @@ async fn disguised_dot_segments_are_refused_and_escapes_stay_as_they_came() {
     assert_eq!(upstream.count(), before + 1);
 }
 
+#[actix_rt::test]
+async fn a_guarded_path_is_guarded_in_every_case_and_with_a_trailing_slash() {
+    // A default-public gateway guarding one path: routers that ignore case or a trailing
+    // slash (Express, ASP.NET) would serve these as /api/admin, so the rule must too.
+    let upstream = TestUpstream::start().await;
+    let rules = std::env::temp_dir().join(format!("keygate-case-{}.toml", rand::random::<u64>()));
+    std::fs::write(
+        &rules,
+        "default = \"public\"\n[[rule]]\npath = \"/api/admin\"\norg_role = \"org:admin\"\n",
+    )
+    .unwrap();
+    let app = spawn_app(&[
+        ("JWT_SECRET", SECRET),
+        ("GATEWAY_RULES", rules.to_str().unwrap()),
+        ("UPSTREAM_URL", &upstream.url),
+    ])
+    .await;
+    for path in [
+        "/api/admin",
+        "/api/admin/",
+        "/API/ADMIN",
+        "/Api/Admin/",
+        "/api/%41dmin",
+    ] {
+        let refused = get(&app, path, &[]).await;
+        assert_eq!(refused.status, 401, "{path}");
+    }
+    assert_eq!(upstream.count(), 0, "{:?}", upstream.seen());
+    let admin = member("org:admin");
+    let allowed = get(&app, "/API/Admin/", &[("Authorization", &admin)]).await;
+    assert_eq!(allowed.status, 200);
+    assert_eq!(upstream.last().target, "/API/Admin/");
+    assert_eq!(get(&app, "/api/other", &[]).await.status, 200);
+}
+
 // --- header spellings and injection -----------------------------------------------------
 
 #[actix_rt::test]
@@ -619,6 +654,32 @@ async fn a_body_that_breaks_after_the_decision_is_the_clients_fault() {
     .unwrap();
     assert!(!answer.contains(" 502 "), "{answer}");
     assert_eq!(upstream.count(), before, "{:?}", upstream.seen());
+}
+
+#[actix_rt::test]
+async fn obfuscated_framing_is_refused_before_anything_is_forwarded() {
+    let upstream = TestUpstream::start().await;
+    let app = gateway(Some(&upstream.url), &[]).await;
+    // Each is a way to make two servers disagree on where the body ends, and so smuggle
+    // the request that follows past the rules (a GET of /api/admin, here).
+    for framing in [
+        "Transfer-Encoding: chunked, identity",
+        "Transfer-Encoding: identity, chunked",
+        "Transfer-Encoding: xchunked",
+        "Transfer-Encoding : chunked",
+        "Transfer-Encoding: chunked\r\n x",
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked",
+        "Transfer-Encoding: chunked\r\nContent-Length: 5",
+        "Content-Length: 5\r\nContent-Length: 5",
+        "Content-Length: +5",
+    ] {
+        let request = format!(
+            "POST /api/feed/x HTTP/1.1\r\nHost: gw.test\r\n{framing}\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /api/admin HTTP/1.1\r\nHost: gw.test\r\n\r\n"
+        );
+        let answer = exchange(&app.base, request.as_bytes()).await;
+        assert_eq!(answer.status, 400, "{framing:?}: {}", answer.body);
+    }
+    assert_eq!(upstream.count(), 0, "{:?}", upstream.seen());
 }
 
 // --- forward-auth header games ----------------------------------------------------------

@@ -103,7 +103,7 @@ async fn log_lines_until(
     needle: &str,
 ) -> Vec<String> {
     let mut lines = Vec::new();
-    let found = eventually(Duration::from_secs(10), || {
+    let found = eventually(Duration::from_secs(10), async || {
         lines.extend(process.stderr_lines());
         lines.iter().any(|l| l.contains(needle))
     })
@@ -182,7 +182,7 @@ mod otlp {
         check: impl Fn(&[ReceivedSpan]) -> bool,
     ) -> Vec<ReceivedSpan> {
         let mut spans = Vec::new();
-        let found = eventually(Duration::from_secs(15), || {
+        let found = eventually(Duration::from_secs(15), async || {
             spans = collector.trace(trace);
             check(&spans)
         })
@@ -197,24 +197,25 @@ mod otlp {
 
     /// Waits until `path` answers 200 (the process may not listen yet).
     async fn wait_for(process: &KeygateProcess, path: &str) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
+        let mut last = String::new();
+        let answered = eventually(Duration::from_secs(30), async || {
             let res = awc::Client::default()
                 .get(format!("{}{path}", process.base))
                 .send()
                 .await;
-            let last = match res {
-                Ok(r) if r.status() == 200 => return,
+            last = match res {
+                Ok(r) if r.status() == 200 => return true,
                 Ok(mut r) => format!("{}: {:?}", r.status(), r.body().await),
                 Err(e) => e.to_string(),
             };
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{path} never answered 200: {last}; {:?}",
-                process.stderr_lines()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            false
+        })
+        .await;
+        assert!(
+            answered,
+            "{path} never answered 200: {last}; {:?}",
+            process.stderr_lines()
+        );
     }
 
     async fn get(
@@ -374,12 +375,7 @@ mod otlp {
             }
             if what == "hanging" {
                 let mut dropped = 0.0;
-                let deadline = std::time::Instant::now() + Duration::from_secs(10);
-                while dropped == 0.0 {
-                    assert!(
-                        std::time::Instant::now() < deadline,
-                        "no dropped span counted"
-                    );
+                let counted = eventually(Duration::from_secs(10), async || {
                     let text = awc::Client::default()
                         .get(format!("{}/metrics", process.base))
                         .send()
@@ -392,8 +388,10 @@ mod otlp {
                         &String::from_utf8_lossy(&text),
                         "keygate_otel_spans_dropped_total",
                     );
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+                    dropped != 0.0
+                })
+                .await;
+                assert!(counted, "no dropped span counted");
                 assert!(dropped >= 1.0, "{what}: {dropped}");
             }
         }

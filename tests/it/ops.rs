@@ -98,6 +98,28 @@ async fn metrics_expose_the_contract_names() {
     }
 }
 
+/// Every metric family the registry exposes is named in the reference: read from a
+/// running instance's `/metrics`, not from the source.
+#[actix_rt::test]
+async fn the_reference_names_every_metric_the_registry_exposes() {
+    let reference = include_str!("../../docs/reference.md");
+    let secret = svix::secret();
+    let app = spawn_app(&[("JWT_SECRET", SECRET), ("CLERK_WEBHOOK_SECRET", &secret)]).await;
+    // A request, so that the families labelled per request have a sample.
+    app.get("/protected", Some(&hs256(&claims("m")))).await;
+    let text = app.get_text("/metrics").await;
+    let families: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert!(families.len() >= 12, "{families:?}");
+    for name in families {
+        assert!(name.starts_with("keygate_"), "{name}");
+        assert!(reference.contains(name), "docs/reference.md lacks {name}");
+    }
+}
+
 #[actix_rt::test]
 async fn json_logs_are_one_object_a_line() {
     let process = spawn_keygate(
@@ -124,7 +146,7 @@ async fn json_logs_are_one_object_a_line() {
         .unwrap();
     let mut lines = Vec::new();
     assert!(
-        eventually(Duration::from_secs(10), || {
+        eventually(Duration::from_secs(10), async || {
             lines.extend(process.stderr_lines());
             lines.iter().any(|l| l.contains("token rejected"))
         })
@@ -242,7 +264,7 @@ async fn sigterm_lets_an_in_flight_request_finish() {
         ],
     );
     process.wait_healthy().await;
-    assert!(eventually(Duration::from_secs(10), || jwks.fetches() >= 1).await);
+    assert!(eventually(Duration::from_secs(10), async || jwks.fetches() >= 1).await);
     // An unknown kid makes the request wait for a JWKS fetch that hangs until its timeout.
     jwks.set_mode(Mode::Hang);
     let slow_token = Signer::rs256(1, "new-kid").sign(&claims("u"));
@@ -258,7 +280,7 @@ async fn sigterm_lets_an_in_flight_request_finish() {
             .map(|res| res.status().as_u16())
     });
     assert!(
-        eventually(Duration::from_secs(10), || jwks.fetches() >= 2).await,
+        eventually(Duration::from_secs(10), async || jwks.fetches() >= 2).await,
         "the refetch never started"
     );
 

@@ -108,10 +108,7 @@ async fn a_revocation_survives_a_restart_on_the_same_database() {
 #[actix_rt::test]
 async fn two_instances_on_one_postgres_database_share_revocations() {
     if postgres_admin_url().is_none() {
-        eprintln!(
-            "note: two_instances_on_one_postgres_database_share_revocations skipped: \
-             TEST_DATABASE_URL is not set"
-        );
+        skip_without_postgres("two_instances_on_one_postgres_database_share_revocations");
         return;
     }
     let url = database_urls()
@@ -132,20 +129,20 @@ async fn two_instances_on_one_postgres_database_share_revocations() {
     assert_revoked(&a.get("/protected", Some(&revoked)).await, "A");
 
     // B never saw the webhook; it learns of the revocation from the database.
-    loop {
-        let reply = b.get("/protected", Some(&revoked)).await;
-        if reply.status == 401 {
-            assert_revoked(&reply, "B");
-            break;
-        }
-        assert_hello(&reply, user, "B before the revocation reached it");
-        assert!(
-            revoked_at.elapsed() < PROPAGATION,
-            "B still accepts the revoked session {:?} after the webhook",
-            revoked_at.elapsed()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_until(
+        "B to refuse the revoked session (within PROPAGATION of the webhook)",
+        PROPAGATION.saturating_sub(revoked_at.elapsed()),
+        async || {
+            let reply = b.get("/protected", Some(&revoked)).await;
+            if reply.status == 401 {
+                assert_revoked(&reply, "B");
+                return true;
+            }
+            assert_hello(&reply, user, "B before the revocation reached it");
+            false
+        },
+    )
+    .await;
 
     // A profile written through A is what B's /me shows.
     let body = json!({
@@ -339,13 +336,15 @@ async fn protected_keeps_answering_while_the_database_is_unreachable() {
         // Across several failed revocation polls, the last known set stays in force
         // and valid tokens keep working.
         let failures = "keygate_revocation_sync_failures_total";
-        let deadline = Instant::now() + SETTLE;
-        while app.metric(failures).await < 3.0 {
-            assert!(Instant::now() < deadline, "{db}: polls never failed");
+        poll_until(&format!("{db}: three failed polls"), SETTLE, async || {
+            if app.metric(failures).await >= 3.0 {
+                return true;
+            }
             assert_hello(&app.get("/protected", Some(&known)).await, "user_known", db);
             assert_revoked(&app.get("/protected", Some(&revoked)).await, db);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            false
+        })
+        .await;
         assert_hello(&app.get("/protected", Some(&known)).await, "user_known", db);
         assert_revoked(&app.get("/protected", Some(&revoked)).await, db);
 

@@ -77,14 +77,12 @@ async fn close_of(socket: &mut Socket, within: Duration) -> (CloseCode, String) 
 
 async fn wait_metric(app: &TestApp, sample: &str, value: f64) {
     let mut last = f64::NAN;
-    for _ in 0..250 {
+    let reached = eventually(Duration::from_secs(5), async || {
         last = metric_value(&app.get_text("/_keygate/metrics").await, sample);
-        if last == value {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{sample} stayed {last}, expected {value}");
+        last == value
+    })
+    .await;
+    assert!(reached, "{sample} stayed {last}, expected {value}");
 }
 
 async fn revoke(app: &TestApp, path: &str, user: &str) {
@@ -120,7 +118,7 @@ async fn a_revoked_sessions_socket_closes_within_a_second_on_both_sides() {
     );
     // The upstream got keygate's close frame (masked, as from a client) for both.
     assert!(
-        eventually(Duration::from_secs(1), || upstream
+        eventually(Duration::from_secs(1), async || upstream
             .closes()
             .iter()
             .filter(|c| *c == "1008 session revoked")
@@ -199,7 +197,7 @@ async fn sockets_end_after_gateway_ws_max_secs() {
     );
     assert!(opened.elapsed() >= Duration::from_secs(1));
     assert!(
-        eventually(Duration::from_secs(2), || upstream
+        eventually(Duration::from_secs(2), async || upstream
             .closes()
             .contains(&"1008 session expired".to_string()))
         .await,
@@ -273,7 +271,7 @@ async fn on_postgres_a_revocation_through_another_replica_closes_the_socket() {
         "closed {took:?} after the webhook"
     );
     assert!(
-        eventually(Duration::from_secs(1), || upstream
+        eventually(Duration::from_secs(1), async || upstream
             .closes()
             .contains(&"1008 session revoked".to_string()))
         .await,
@@ -298,16 +296,14 @@ async fn at_shutdown_open_sockets_get_1001_after_the_drain() {
         ],
     );
     let health = format!("{}/_keygate/healthz", keygate.base);
-    let mut up = false;
-    for _ in 0..250 {
-        if let Ok(res) = client().get(&health).send().await
-            && res.status() == 200
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(40)).await;
-    }
+    let up = eventually(Duration::from_secs(10), async || {
+        client()
+            .get(&health)
+            .send()
+            .await
+            .is_ok_and(|res| res.status() == 200)
+    })
+    .await;
     assert!(up, "keygate did not start: {:?}", keygate.stderr_lines());
     let mut socket = open(&keygate.base, "user_bye").await;
     let signalled = Instant::now();
@@ -323,7 +319,7 @@ async fn at_shutdown_open_sockets_get_1001_after_the_drain() {
         signalled.elapsed()
     );
     assert!(
-        eventually(Duration::from_secs(2), || upstream
+        eventually(Duration::from_secs(2), async || upstream
             .closes()
             .contains(&"1001 server shutting down".to_string()))
         .await,
@@ -392,7 +388,7 @@ async fn the_close_frame_waits_for_the_frame_in_flight() {
     // upstream reads a whole message and then keygate's close, not a broken frame.
     tcp.write_all(rest).await.unwrap();
     assert!(
-        eventually(Duration::from_secs(1), || upstream
+        eventually(Duration::from_secs(1), async || upstream
             .closes()
             .contains(&"1008 session revoked".to_string()))
         .await,

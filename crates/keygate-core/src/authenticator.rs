@@ -6,7 +6,7 @@ use actix_web::HttpRequest;
 
 use crate::auth::ResourceMetadata;
 use crate::auth::error::Rejection;
-use crate::auth::sources::{Found, TokenSources};
+use crate::auth::sources::{Found, NO_TOKEN, TokenSources, bearer, without_bearer};
 use crate::auth::token_type::TokenTypes;
 use crate::auth::verifier::Verifier;
 use crate::config::{AuthenticatorBuilder, ConfigError};
@@ -164,6 +164,19 @@ impl Authenticator {
         result
     }
 
+    /// [`Authenticator::explain`] for the value of an `Authorization` header, read as
+    /// a request's is: a `Bearer` token is verified; anything else is `missing_token`,
+    /// explained (no `Bearer` scheme, a bare token, an empty value).
+    pub async fn explain_authorization(&self, value: &str) -> Result<AuthUser, Rejection> {
+        if let Some(token) = bearer(value) {
+            return self.explain(token).await;
+        }
+        let problem = without_bearer(value).unwrap_or_else(|| NO_TOKEN.to_string());
+        let result = Err(Rejection::new(AuthError::MissingToken, problem));
+        self.report(&result);
+        result
+    }
+
     /// Authenticates a request: its token from `Authorization: Bearer` or the session
     /// cookie, verified. The extractor and the gateway call this.
     pub async fn authenticate(&self, req: &HttpRequest) -> Result<AuthUser, AuthError> {
@@ -175,12 +188,10 @@ impl Authenticator {
                     None => Ok(user),
                 })
             }
-            Err(AuthError::MissingToken) if self.inner.sources.signed_out(req) => {
-                Err(Rejection::new(
-                    AuthError::MissingToken,
-                    "a session cookie without an active client (__client_uat missing or 0): signed out",
-                ))
-            }
+            Err(AuthError::MissingToken) => Err(Rejection::new(
+                AuthError::MissingToken,
+                self.inner.sources.why_missing(req),
+            )),
             Err(e) => Err(Rejection::from(e)),
         };
         self.report(&result);
@@ -216,6 +227,16 @@ impl Authenticator {
         } else {
             Ok(())
         }
+    }
+
+    /// Why the keys cannot be had, while the most recent JWKS fetch failed: its URL
+    /// and the HTTP status or connection error (`None` without a JWKS, before the first
+    /// fetch finished, and after a fetch that succeeded). For diagnostics such as
+    /// `keygate verify`, which stops waiting for keys that will not come.
+    pub fn jwks_failure(&self) -> Option<String> {
+        let keys = self.inner.verifier.keys();
+        keys.current().last_error()?;
+        keys.fetch_state()
     }
 
     async fn check(&self, token: &str) -> Result<AuthUser, Rejection> {

@@ -1,7 +1,8 @@
 //! The library core of keygate: JSON Web Token verification for Actix-web
 //! applications, built for Clerk session tokens and shared secrets.
 //!
-//! Use it through the `keygate` crate (`keygate = { version = "0.2", default-features = false }`),
+//! Use it through the `keygate` crate (`keygate = { path = "…", default-features = false }`:
+//! a path or git dependency, as it is not on crates.io),
 //! which re-exports everything here. An application builds one [`Authenticator`]
 //! (keys from a JWKS kept fresh by a key-rotation actor, a PEM public key or a shared
 //! secret; the claims policy; a verified-token cache), registers it with
@@ -54,8 +55,8 @@ mod revocation;
 
 pub use auth::{
     AuthError, AuthUser, Claims, FactorLevel, Memo, Org, Rejection, ResourceMetadata,
-    Reverification, TokenType, TokenTypes, UnknownReverification, is_valid_entitlement,
-    require_auth,
+    Reverification, TokenType, TokenTypes, UnknownReverification, error_body, error_response,
+    is_valid_entitlement, require_auth,
 };
 pub use authenticator::{Authenticator, NotReady};
 pub use config::{AuthenticatorBuilder, ConfigError};

@@ -27,13 +27,13 @@ pub enum CliError {
     #[error("{0}")]
     Usage(String),
     /// The service could not start: exit 1 (2 when the configuration cannot work).
-    #[error("{0}")]
+    #[error(transparent)]
     Start(#[from] StartError),
     /// The database failed: exit 1.
-    #[error("{0}")]
+    #[error(transparent)]
     Database(#[from] StoreError),
     /// The development issuer could not create its key or sign (`keygate dev`): exit 1.
-    #[error("{0}")]
+    #[error(transparent)]
     Issuer(#[from] IssuerError),
     /// A token was rejected (`keygate verify`): exit 1.
     #[error("{code} ({detail}): {reason}")]

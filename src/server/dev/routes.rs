@@ -43,16 +43,14 @@ impl ResponseError for DevError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let body = match self {
-            DevError::InvalidRequest(detail) => {
-                json!({ "detail": detail, "code": "invalid_request" })
-            }
+        let (detail, code) = match self {
+            DevError::InvalidRequest(detail) => (detail.as_str(), "invalid_request"),
             DevError::Signing(cause) => {
                 tracing::error!("dev issuer: {cause}");
-                json!({ "detail": "Internal error", "code": "internal" })
+                ("Internal error", "internal")
             }
         };
-        HttpResponse::build(self.status_code()).json(body)
+        crate::error_response(self.status_code(), detail, code)
     }
 }
 

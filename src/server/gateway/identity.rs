@@ -86,46 +86,61 @@ pub fn strip(headers: &mut HeaderMap) {
 /// element would split a list. The token is then refused rather than its identity sent
 /// altered or left out.
 pub fn unfaithful(user: &AuthUser) -> Option<Rejection> {
-    let mut values: Vec<(&str, &str, bool)> = vec![("the user id", user.user_id(), false)];
-    if let Some(sid) = user.session_id() {
-        values.push(("the session id (sid)", sid, false));
-    }
-    if let Some(org) = user.org() {
-        values.push(("the org id", &org.id, false));
-        if let Some(role) = &org.role {
-            values.push(("the org role", role, false));
-        }
-        for permission in &org.permissions {
-            values.push(("an org permission", permission, true));
-        }
-    }
-    // Plans and features travel as their claims, comma-separated lists already.
-    if let Some(plans) = user.plan() {
-        values.push(("the plans (pla)", plans, false));
-    }
-    if let Some(features) = user.features() {
-        values.push(("the features (fea)", features, false));
-    }
-    values.into_iter().find_map(|(what, value, element)| {
+    // Checked on every allowed request: no allocation unless something is wrong.
+    let check = |what: &'static str, value: &str, element: bool| {
         problem(value, element).map(|problem| {
             Rejection::new(
                 AuthError::MalformedToken,
                 format!("{what} {problem}, so it cannot be sent as an identity header"),
             )
         })
-    })
+    };
+    check("the user id", user.user_id(), false)
+        .or_else(|| {
+            user.session_id()
+                .and_then(|sid| check("the session id (sid)", sid, false))
+        })
+        .or_else(|| {
+            let org = user.org()?;
+            check("the org id", &org.id, false)
+                .or_else(|| {
+                    org.role
+                        .as_deref()
+                        .and_then(|role| check("the org role", role, false))
+                })
+                .or_else(|| {
+                    org.permissions
+                        .iter()
+                        .find_map(|permission| check("an org permission", permission, true))
+                })
+        })
+        // Plans and features travel as their claims, comma-separated lists already.
+        .or_else(|| {
+            user.plan()
+                .and_then(|plans| check("the plans (pla)", plans, false))
+        })
+        .or_else(|| {
+            user.features()
+                .and_then(|features| check("the features (fea)", features, false))
+        })
 }
 
 /// What keeps `value` from being a faithful header value (or list element).
 fn problem(value: &str, element: bool) -> Option<&'static str> {
     let bytes = value.as_bytes();
-    if bytes.iter().any(|b| b.is_ascii_control()) {
+    let (mut control, mut outside, mut comma) = (false, false, false);
+    for &b in bytes {
+        control |= b.is_ascii_control();
+        outside |= b > b'~';
+        comma |= b == b',';
+    }
+    if control {
         Some("holds a control character")
-    } else if !bytes.iter().all(|b| matches!(b, b' '..=b'~')) {
+    } else if outside {
         Some("holds a character outside visible ASCII")
     } else if bytes.first() == Some(&b' ') || bytes.last() == Some(&b' ') {
         Some("has leading or trailing whitespace")
-    } else if element && bytes.contains(&b',') {
+    } else if element && comma {
         Some("holds a comma inside one element of a list")
     } else {
         None

@@ -91,8 +91,7 @@ impl ResponseError for GatewayError {
                 ("Internal server error", "identity_unavailable")
             }
         };
-        HttpResponse::build(self.status_code())
-            .json(serde_json::json!({ "detail": detail, "code": code }))
+        crate::error_response(self.status_code(), detail, code)
     }
 }
 

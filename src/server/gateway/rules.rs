@@ -30,7 +30,7 @@
 
 use std::path::Path;
 
-use regex::Regex;
+use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 
 use crate::{
@@ -101,7 +101,13 @@ impl Rule {
         self.methods
             .as_ref()
             .is_none_or(|methods| methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
-            && self.path.is_match(path)
+            && (self.path.is_match(path)
+                // As Clerk's `createRouteMatcher` (path-to-regexp, not strict): a trailing
+                // slash is optional, so `/admin` also guards `/admin/`, which most
+                // routers serve as `/admin`.
+                || path
+                    .strip_suffix('/')
+                    .is_some_and(|bare| !bare.is_empty() && self.path.is_match(bare)))
     }
 }
 
@@ -228,16 +234,21 @@ impl Rules {
 
 fn compile(raw: RawRule, name: String, var: &str) -> Result<Rule, ConfigError> {
     let problem = |what: String| ConfigError::new(var, format!("{name}: {what}"));
-    let path = Regex::new(&format!("^(?:{})$", raw.path)).map_err(|e| {
-        ConfigError::caused_by(
-            var,
-            format!(
-                "{name}: not a valid regular expression: {}",
-                one_line(&e.to_string())
-            ),
-            e,
-        )
-    })?;
+    // Case-insensitive, as Clerk's `createRouteMatcher` is: routers that ignore case
+    // (Express, ASP.NET) serve `/API/Admin` as `/api/admin`, so a rule must guard both.
+    let path = RegexBuilder::new(&format!("^(?:{})$", raw.path))
+        .case_insensitive(true)
+        .build()
+        .map_err(|e| {
+            ConfigError::caused_by(
+                var,
+                format!(
+                    "{name}: not a valid regular expression: {}",
+                    one_line(&e.to_string())
+                ),
+                e,
+            )
+        })?;
     let methods = match raw.methods {
         Some(methods) if methods.is_empty() => return Err(problem("methods is empty".into())),
         Some(methods) => {
@@ -407,6 +418,32 @@ accepts = ["session_token", "m2m_token"]
         // Anchored at both ends: a prefix elsewhere does not match.
         assert_eq!(rules.decide("GET", "/x/api/public").name, "default");
         assert_eq!(rules.decide("GET", "/healthz").name, "default");
+    }
+
+    #[test]
+    fn rules_match_as_createroutematcher_does_case_and_trailing_slash() {
+        let text = "default = \"public\"\n[[rule]]\npath = \"/api/admin\"\n[[rule]]\npath = \"/dashboard(.*)\"\n";
+        let rules = Rules::parse(&[], Some(text)).unwrap();
+        for guarded in [
+            "/api/admin",
+            "/api/admin/",
+            "/API/Admin",
+            "/Api/ADMIN/",
+            "/DASHBOARD/x",
+        ] {
+            assert_eq!(
+                rules.decide("GET", guarded).access,
+                Access::Authenticated,
+                "{guarded}"
+            );
+        }
+        for public in ["/", "/api/admin/x", "/api/adminx", "/api/admin//"] {
+            assert_eq!(
+                rules.decide("GET", public).access,
+                Access::Public,
+                "{public}"
+            );
+        }
     }
 
     #[test]

@@ -60,8 +60,7 @@ impl ResponseError for ApiError {
             ApiError::Unavailable => ("Service unavailable", "unavailable"),
             ApiError::Internal => ("Internal error", "internal"),
         };
-        HttpResponse::build(self.status_code())
-            .json(serde_json::json!({ "detail": detail, "code": code }))
+        crate::error_response(self.status_code(), detail, code)
     }
 }
 

@@ -633,29 +633,22 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic, dead_code)]
-#[path = "../../../tests/support/databases.rs"]
-mod test_databases;
-
 /// Helpers shared by the store's unit tests.
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 pub(crate) mod test_support {
-    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+    use std::time::{SystemTime, UNIX_EPOCH};
 
-    use super::test_databases as databases;
+    use keygate_test_support::databases;
+    use keygate_test_support::poll::SETTLE;
+
     use super::{Store, StoreError};
 
     pub(crate) use databases::with_database_name;
 
-    /// Polls `check` every 10 ms until it holds; panics naming `what` after 10 s.
-    pub(crate) async fn poll_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !check().await {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    /// The support crate's polling loop, with the tests' usual deadline.
+    pub(crate) async fn poll_until(what: &str, check: impl AsyncFnMut() -> bool) {
+        keygate_test_support::poll::poll_until(what, SETTLE, check).await;
     }
 
     /// Connected and migrated stores on fresh databases (SQLite, and PostgreSQL when

@@ -3,8 +3,7 @@
 
 pub mod app;
 pub mod backend_api;
-#[path = "../../support/databases.rs"]
-pub mod databases;
+pub use keygate_test_support::databases;
 pub mod db;
 pub mod front;
 pub mod jwks_server;
@@ -41,21 +40,7 @@ pub use jwks_server::{MockJwks, Mode};
 pub use process::{run_keygate, spawn_keygate, spawn_keygate_on};
 pub use tokens::*;
 
-use std::time::{Duration, Instant};
-
-/// Polls `check` until it holds or `timeout` passes; returns whether it held.
-pub async fn eventually<F: FnMut() -> bool>(timeout: Duration, mut check: F) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+pub use poll::eventually;
 
 /// Ends a test that needs a component this machine lacks: a notice locally, a failure
 /// when `CI` is set (CI must have every component).
@@ -64,6 +49,43 @@ pub fn skip_without(component: &str, test: &str) {
         panic!("{test}: {component} is required when CI is set");
     }
     eprintln!("skipping {test}: {component} is not available");
+    record_skip(test, component);
+}
+
+/// What this run went without: `(test, component)`, reported when the binary ends.
+static SKIPPED: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Notes that `test` did not run for want of `component`. libtest shows a passing
+/// test's output only on failure, so the notice alone would read as a pass: the
+/// skips are printed again as the binary's last lines.
+pub fn record_skip(test: &str, component: &str) {
+    if let Ok(mut skipped) = SKIPPED.lock() {
+        skipped.push((test.to_owned(), component.to_owned()));
+    }
+}
+
+/// Runs when the test binary exits, after libtest's summary (the process's
+/// finalisers run on `exit` and on a return from `main` alike).
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".fini_array")]
+static REPORT_SKIPS: extern "C" fn() = report_skips;
+
+extern "C" fn report_skips() {
+    use std::io::Write;
+    let skipped = SKIPPED.lock().map(|s| s.clone()).unwrap_or_default();
+    if skipped.is_empty() {
+        return;
+    }
+    let mut out = std::io::stderr().lock();
+    let _ = writeln!(
+        out,
+        "\nSKIPPED {} test(s) for missing components (they pass here but did not run; CI fails instead):",
+        skipped.len()
+    );
+    for (test, component) in skipped {
+        let _ = writeln!(out, "  {test}: {component}");
+    }
 }
 
 /// [`skip_without`] for PostgreSQL (`TEST_DATABASE_URL`).

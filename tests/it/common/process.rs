@@ -78,19 +78,16 @@ fn lines(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
 impl KeygateProcess {
     /// Waits until `/healthz` answers.
     pub async fn wait_healthy(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(res) = awc::Client::default()
+        let healthy = super::poll::eventually(Duration::from_secs(30), async || {
+            awc::Client::default()
                 .get(format!("{}/healthz", self.base))
                 .send()
                 .await
-                && res.status() == 200
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!(
+                .is_ok_and(|res| res.status() == 200)
+        })
+        .await;
+        assert!(
+            healthy,
             "keygate never became healthy; stderr: {:?}",
             self.stderr_lines()
         );

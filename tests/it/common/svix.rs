@@ -1,10 +1,6 @@
 //! Clerk webhook deliveries signed the way Svix signs them: HMAC-SHA256 keyed
 //! with the base64-decoded part of `whsec_…`, over `{id}.{timestamp}.{body}`.
 
-use aws_lc_rs::hmac;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-
 use serde_json::json;
 
 use super::app::{Reply, TestApp};
@@ -17,17 +13,10 @@ pub const OTHER_KEY: &[u8] = b"some-other-endpoints-signing-key!!!!";
 
 /// The `CLERK_WEBHOOK_SECRET` value for [`SIGNING_KEY`], as Clerk's dashboard shows it.
 pub fn secret() -> String {
-    format!("whsec_{}", STANDARD.encode(SIGNING_KEY))
+    keygate_test_support::svix::secret(SIGNING_KEY)
 }
 
-/// One `v1,<base64>` signature entry.
-pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
-    let mut payload = format!("{id}.{timestamp}.").into_bytes();
-    payload.extend_from_slice(body);
-    let tag = hmac::sign(&key, &payload);
-    format!("v1,{}", STANDARD.encode(tag.as_ref()))
-}
+pub use keygate_test_support::svix::sign;
 
 /// A delivery's three Svix headers, each of which a test may drop or replace.
 #[derive(Debug, Clone)]

@@ -104,9 +104,9 @@ impl Claims {
                 .and_then(|()| de.end())
                 .map_err(|e| {
                     let why = if e.is_data() {
-                        "the payload is not a JSON object"
+                        "the JWT payload is not a JSON object"
                     } else {
-                        "the payload is not JSON"
+                        "the JWT payload is not JSON"
                     };
                     Rejection::new(AuthError::MalformedToken, why)
                 })?;

@@ -1,12 +1,19 @@
 //! Every way authentication or authorization can fail, mapped to HTTP in exactly one
 //! place, and the explanation that goes with a refusal.
 //!
+//! The contract of each failure — its code, status, `detail` and `WWW-Authenticate`
+//! challenge — is one row of the table of `error_table!`; `Display`,
+//! `AuthError::code`, `AuthError::detail`, `AuthError::CODES`, the HTTP answer
+//! and the check against `docs/reference.md` all read that row, so they cannot drift
+//! apart.
+//!
 //! The `detail` strings are the contract's; they never carry a token, a key or a
 //! secret. The explanation of a [`Rejection`] (what was expected, what the token has)
 //! is for operators: `keygate verify` prints it and the extractor logs it at `debug`;
 //! it never reaches a response body.
 
 use std::borrow::Cow;
+use std::fmt;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -15,179 +22,165 @@ use actix_web::{HttpResponse, ResponseError};
 use super::reverification::Reverification;
 
 /// An authentication (401), authorization (403) or key-availability (503) failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AuthError {
     /// No token in the `Authorization` header or the session cookie.
-    #[error("missing_token")]
     MissingToken,
     /// Not three base64url parts, bad JSON, oversized, forbidden header.
-    #[error("malformed_token")]
     MalformedToken,
     /// `alg` not allowed, `none`, or not matching the key.
-    #[error("algorithm_not_allowed")]
     AlgorithmNotAllowed,
     /// The signature does not verify.
-    #[error("invalid_signature")]
     InvalidSignature,
     /// No key with the token's `kid`, after the refetch the actor allows.
-    #[error("unknown_key")]
     UnknownKey,
     /// `exp` + leeway is past.
-    #[error("token_expired")]
     TokenExpired,
     /// `nbf` − leeway is in the future.
-    #[error("token_not_yet_valid")]
     TokenNotYetValid,
     /// `iat` − leeway is in the future.
-    #[error("token_issued_in_future")]
     TokenIssuedInFuture,
     /// No `exp`, or no non-empty string user claim (or claims the application asked
     /// for with [`AuthUser::claims_as`](crate::AuthUser::claims_as) that the token lacks).
-    #[error("missing_claim")]
     MissingClaim,
     /// `iss` not allowed.
-    #[error("invalid_issuer")]
     InvalidIssuer,
     /// `aud` not allowed.
-    #[error("invalid_audience")]
     InvalidAudience,
     /// `azp` not allowed (or missing when required).
-    #[error("unauthorized_party")]
     UnauthorizedParty,
     /// The token's session was revoked.
-    #[error("token_revoked")]
     TokenRevoked,
     /// A Clerk session with `sts: pending`, treated as signed out.
-    #[error("session_pending")]
     SessionPending,
     /// A token type or Clerk category (`cat`) the route does not accept.
-    #[error("token_type_not_accepted")]
     TokenTypeNotAccepted,
     /// A Clerk cookie token issued before the client's last sign-in state change
     /// (`__client_uat`).
-    #[error("session_outdated")]
     SessionOutdated,
     /// The keys needed to decide cannot be had right now.
-    #[error("keys_unavailable")]
     KeysUnavailable {
         /// Seconds to put in `Retry-After`.
         retry_after: u64,
     },
     /// Authenticated, but lacking the org role or permission the route needs.
-    #[error("insufficient_permission")]
     Forbidden,
     /// Authenticated, but the user has not verified recently enough for the route
     /// (Clerk's step-up reverification). The body carries Clerk's `clerk_error`, so the
     /// frontend's `useReverification()` asks the user to verify and retries.
-    #[error("reverification_required")]
     ReverificationRequired(Reverification),
     /// The application uses [`AuthUser`](crate::AuthUser) without registering an
     /// [`Authenticator`](crate::Authenticator) with `.app_data(..)`: a programming error.
-    #[error("authenticator_not_registered")]
     NotRegistered,
+}
+
+/// What a failure's answer carries in `WWW-Authenticate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Challenge {
+    /// `Bearer`: no token was sent (RFC 6750, section 3).
+    Bearer,
+    /// `Bearer error="invalid_token", error_description="<detail>"`.
+    InvalidToken,
+    /// No challenge: the caller is authenticated (403) or authentication is not the
+    /// question (500, 503).
+    None,
+}
+
+/// One row of the error contract.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    code: &'static str,
+    status: StatusCode,
+    detail: &'static str,
+    challenge: Challenge,
+}
+
+/// The error contract, written once: each row is a variant's pattern, then its code,
+/// status, detail and challenge. It generates the lookup from a variant to its row
+/// and the list of every row, so a variant cannot lack a row and `CODES` cannot miss
+/// a code.
+macro_rules! error_table {
+    ($($pattern:pat => $code:literal, $status:ident, $detail:literal, $challenge:ident;)*) => {
+        impl AuthError {
+            fn entry(&self) -> Entry {
+                match self {
+                    $($pattern => Entry {
+                        code: $code,
+                        status: StatusCode::$status,
+                        detail: $detail,
+                        challenge: Challenge::$challenge,
+                    },)*
+                }
+            }
+
+            /// Every code an [`AuthError`] can have, for observers that pre-register labels.
+            pub const CODES: &'static [&'static str] = &[$($code),*];
+        }
+
+        /// Every row of the table, for the check against the reference.
+        #[cfg(test)]
+        const TABLE: &[Entry] = &[$(Entry {
+            code: $code,
+            status: StatusCode::$status,
+            detail: $detail,
+            challenge: Challenge::$challenge,
+        }),*];
+    };
+}
+
+error_table! {
+    AuthError::MissingToken => "missing_token", UNAUTHORIZED, "Not authenticated", Bearer;
+    AuthError::MalformedToken => "malformed_token", UNAUTHORIZED, "Invalid token", InvalidToken;
+    AuthError::AlgorithmNotAllowed => "algorithm_not_allowed", UNAUTHORIZED, "Invalid token", InvalidToken;
+    AuthError::InvalidSignature => "invalid_signature", UNAUTHORIZED, "Invalid token", InvalidToken;
+    AuthError::UnknownKey => "unknown_key", UNAUTHORIZED, "Public key not found", InvalidToken;
+    AuthError::TokenExpired => "token_expired", UNAUTHORIZED, "Token expired", InvalidToken;
+    AuthError::TokenNotYetValid => "token_not_yet_valid", UNAUTHORIZED, "Invalid token", InvalidToken;
+    AuthError::TokenIssuedInFuture => "token_issued_in_future", UNAUTHORIZED, "Invalid token", InvalidToken;
+    AuthError::MissingClaim => "missing_claim", UNAUTHORIZED, "Invalid token", InvalidToken;
+    AuthError::InvalidIssuer => "invalid_issuer", UNAUTHORIZED, "Invalid token", InvalidToken;
+    AuthError::InvalidAudience => "invalid_audience", UNAUTHORIZED, "Invalid token", InvalidToken;
+    AuthError::UnauthorizedParty => "unauthorized_party", UNAUTHORIZED, "Invalid token", InvalidToken;
+    AuthError::TokenRevoked => "token_revoked", UNAUTHORIZED, "Token revoked", InvalidToken;
+    AuthError::SessionPending => "session_pending", UNAUTHORIZED, "Session pending", InvalidToken;
+    AuthError::TokenTypeNotAccepted => "token_type_not_accepted", UNAUTHORIZED, "Invalid token", InvalidToken;
+    AuthError::SessionOutdated => "session_outdated", UNAUTHORIZED, "Invalid token", InvalidToken;
+    AuthError::KeysUnavailable { .. } => "keys_unavailable", SERVICE_UNAVAILABLE, "Signing keys unavailable", None;
+    AuthError::Forbidden => "insufficient_permission", FORBIDDEN, "Forbidden", None;
+    AuthError::ReverificationRequired(_) => "reverification_required", FORBIDDEN, "Reverification required", None;
+    AuthError::NotRegistered => "internal", INTERNAL_SERVER_ERROR, "Internal error", None;
 }
 
 impl AuthError {
     /// The machine-readable `code` of the body.
     pub fn code(&self) -> &'static str {
-        match self {
-            AuthError::MissingToken => "missing_token",
-            AuthError::MalformedToken => "malformed_token",
-            AuthError::AlgorithmNotAllowed => "algorithm_not_allowed",
-            AuthError::InvalidSignature => "invalid_signature",
-            AuthError::UnknownKey => "unknown_key",
-            AuthError::TokenExpired => "token_expired",
-            AuthError::TokenNotYetValid => "token_not_yet_valid",
-            AuthError::TokenIssuedInFuture => "token_issued_in_future",
-            AuthError::MissingClaim => "missing_claim",
-            AuthError::InvalidIssuer => "invalid_issuer",
-            AuthError::InvalidAudience => "invalid_audience",
-            AuthError::UnauthorizedParty => "unauthorized_party",
-            AuthError::TokenRevoked => "token_revoked",
-            AuthError::SessionPending => "session_pending",
-            AuthError::TokenTypeNotAccepted => "token_type_not_accepted",
-            AuthError::SessionOutdated => "session_outdated",
-            AuthError::KeysUnavailable { .. } => "keys_unavailable",
-            AuthError::Forbidden => "insufficient_permission",
-            AuthError::ReverificationRequired(_) => "reverification_required",
-            AuthError::NotRegistered => "internal",
-        }
+        self.entry().code
     }
 
     /// The human-readable `detail` of the body.
     pub fn detail(&self) -> &'static str {
-        match self {
-            AuthError::MissingToken => "Not authenticated",
-            AuthError::UnknownKey => "Public key not found",
-            AuthError::TokenExpired => "Token expired",
-            AuthError::TokenRevoked => "Token revoked",
-            AuthError::SessionPending => "Session pending",
-            AuthError::KeysUnavailable { .. } => "Signing keys unavailable",
-            AuthError::Forbidden => "Forbidden",
-            AuthError::ReverificationRequired(_) => "Reverification required",
-            AuthError::NotRegistered => "Internal error",
-            _ => "Invalid token",
-        }
+        self.entry().detail
     }
-
-    /// Every code an [`AuthError`] can have, for observers that pre-register labels.
-    pub const CODES: &'static [&'static str] = &[
-        "missing_token",
-        "malformed_token",
-        "algorithm_not_allowed",
-        "invalid_signature",
-        "unknown_key",
-        "token_expired",
-        "token_not_yet_valid",
-        "token_issued_in_future",
-        "missing_claim",
-        "invalid_issuer",
-        "invalid_audience",
-        "unauthorized_party",
-        "token_revoked",
-        "session_pending",
-        "token_type_not_accepted",
-        "session_outdated",
-        "keys_unavailable",
-        "insufficient_permission",
-        "reverification_required",
-        "internal",
-    ];
 }
+
+/// The code, as in the body: what a log line or `keygate verify` names.
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl std::error::Error for AuthError {}
 
 impl ResponseError for AuthError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            AuthError::KeysUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            AuthError::Forbidden | AuthError::ReverificationRequired(_) => StatusCode::FORBIDDEN,
-            AuthError::NotRegistered => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::UNAUTHORIZED,
-        }
+        self.entry().status
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status_code());
-        match self {
-            AuthError::MissingToken => {
-                response
-                    .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
-            }
-            AuthError::KeysUnavailable { retry_after } => {
-                response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
-            }
-            AuthError::Forbidden
-            | AuthError::ReverificationRequired(_)
-            | AuthError::NotRegistered => {}
-            other => {
-                let challenge = format!(
-                    "Bearer error=\"invalid_token\", error_description=\"{}\"",
-                    other.detail()
-                );
-                response.insert_header((header::WWW_AUTHENTICATE, challenge));
-            }
-        }
-        let mut body = serde_json::json!({ "detail": self.detail(), "code": self.code() });
+        let entry = self.entry();
+        let mut body = error_body(entry.detail, entry.code);
         if let AuthError::ReverificationRequired(requirement) = self {
             // Exactly what `reverificationError()` of Clerk's SDK builds, beside the
             // contract's two fields: `isReverificationHint()` looks for this object.
@@ -197,8 +190,51 @@ impl ResponseError for AuthError {
                 "metadata": { "reverification": requirement.to_clerk_metadata() },
             });
         }
+        let mut response = HttpResponse::build(entry.status);
+        match entry.challenge {
+            Challenge::Bearer => {
+                response
+                    .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            Challenge::InvalidToken => {
+                let challenge = format!(
+                    "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                    entry.detail
+                );
+                response.insert_header((header::WWW_AUTHENTICATE, challenge));
+            }
+            Challenge::None => {}
+        }
+        if let AuthError::KeysUnavailable { retry_after } = self {
+            response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+        }
         response.json(body)
     }
+}
+
+/// The JSON body of keygate's error answers, `{"detail": …, "code": …}` (section
+/// "Failures" of `docs/reference.md`), made in one place so that every answer that
+/// builds it here has the same shape and the same bytes (`code` first, as `serde_json`
+/// orders keys). The library's refusals, the service's routes, `/dev` and CORS
+/// refusals use it; an application's own errors may too.
+///
+/// It is a [`serde_json::Value`] so an answer can add a field beside the two (the
+/// step-up answer adds Clerk's `clerk_error`).
+pub fn error_body(detail: &str, code: &str) -> serde_json::Value {
+    serde_json::json!({ "detail": detail, "code": code })
+}
+
+/// An answer with `status` and the [`error_body`] of `detail` and `code`; headers
+/// that belong to a particular answer (`Retry-After`, `Vary`) are added by the caller.
+///
+/// ```
+/// use actix_web::http::StatusCode;
+///
+/// let answer = keygate_core::error_response(StatusCode::BAD_GATEWAY, "Bad gateway", "upstream_unavailable");
+/// assert_eq!(answer.status(), StatusCode::BAD_GATEWAY);
+/// ```
+pub fn error_response(status: StatusCode, detail: &str, code: &str) -> HttpResponse {
+    HttpResponse::build(status).json(error_body(detail, code))
 }
 
 /// A refusal with its explanation: what was expected and what the token has.
@@ -227,7 +263,7 @@ impl Rejection {
 impl From<AuthError> for Rejection {
     fn from(error: AuthError) -> Rejection {
         let reason = match error {
-            AuthError::MissingToken => "no Bearer token in Authorization and no session cookie",
+            AuthError::MissingToken => super::sources::NO_TOKEN,
             other => other.detail(),
         };
         Rejection::new(error, reason)
@@ -314,6 +350,94 @@ mod tests {
         ];
         for error in errors {
             assert!(AuthError::CODES.contains(&error.code()), "{error:?}");
+            assert_eq!(error.to_string(), error.code());
+        }
+        assert_eq!(AuthError::NotRegistered.to_string(), "internal");
+        assert_eq!(
+            TABLE.iter().map(|entry| entry.code).collect::<Vec<_>>(),
+            AuthError::CODES
+        );
+    }
+
+    #[test]
+    fn answers_follow_the_table() {
+        let errors = [
+            AuthError::MissingToken,
+            AuthError::MalformedToken,
+            AuthError::UnknownKey,
+            AuthError::TokenExpired,
+            AuthError::TokenRevoked,
+            AuthError::SessionPending,
+            AuthError::KeysUnavailable { retry_after: 7 },
+            AuthError::Forbidden,
+            AuthError::NotRegistered,
+        ];
+        for error in errors {
+            let (status, challenge, body) = answer(error);
+            assert_eq!(status, error.entry().status.as_u16(), "{error:?}");
+            assert_eq!(
+                body,
+                json!({"detail": error.detail(), "code": error.code()}),
+                "{error:?}"
+            );
+            let expected = match error.entry().challenge {
+                Challenge::Bearer => Some("Bearer".to_string()),
+                Challenge::InvalidToken => Some(format!(
+                    "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                    error.detail()
+                )),
+                Challenge::None => None,
+            };
+            assert_eq!(challenge, expected, "{error:?}");
+        }
+        assert_eq!(
+            answer(AuthError::MissingToken),
+            (
+                401,
+                Some("Bearer".to_string()),
+                json!({"detail": "Not authenticated", "code": "missing_token"})
+            )
+        );
+        let response = AuthError::KeysUnavailable { retry_after: 7 }.error_response();
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "7");
+    }
+
+    #[test]
+    fn the_body_keeps_its_bytes() {
+        let response = AuthError::TokenExpired.error_response();
+        let body = response.into_body().try_into_bytes().unwrap();
+        assert_eq!(
+            &body[..],
+            br#"{"code":"token_expired","detail":"Token expired"}"#
+        );
+    }
+
+    /// Every row of the table is in the reference as the user reads it: a `401` row
+    /// names the code and its detail; any other answer is written out as its status
+    /// and body.
+    #[test]
+    fn the_reference_states_every_row() {
+        let reference = include_str!("../../../../docs/reference.md");
+        for entry in TABLE {
+            let code = format!("`{}`", entry.code);
+            let found = if entry.status == StatusCode::UNAUTHORIZED {
+                let detail = format!("`{}`", entry.detail);
+                reference
+                    .lines()
+                    .filter(|line| line.starts_with('|'))
+                    .any(|line| line.contains(&code) && line.contains(&detail))
+            } else {
+                let body = format!(
+                    "{{\"detail\":\"{}\",\"code\":\"{}\"",
+                    entry.detail, entry.code
+                );
+                let status = format!("`{}`", entry.status.as_u16());
+                reference
+                    .lines()
+                    .filter(|line| line.starts_with('|'))
+                    .any(|line| line.contains(&body) && line.contains(&status))
+            };
+            assert!(found, "docs/reference.md does not state {entry:?}");
         }
     }
 }

@@ -22,7 +22,7 @@ pub mod verifier;
 
 pub use billing::is_valid_entitlement;
 pub use claims::Claims;
-pub use error::{AuthError, Rejection};
+pub use error::{AuthError, Rejection, error_body, error_response};
 pub use guard::require_auth;
 pub use memo::Memo;
 pub use metadata::ResourceMetadata;

@@ -9,6 +9,8 @@
 //! counts only while it is present and not `0` (else the user signed out), and only
 //! when the token was issued at or after it (else it is outdated).
 
+use std::borrow::Cow;
+
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use aws_lc_rs::digest;
@@ -91,6 +93,28 @@ impl TokenSources {
         }
     }
 
+    /// Why `req` has no token, for the explanation of its `missing_token`: a
+    /// signed-out Clerk browser, an `Authorization` header without the `Bearer`
+    /// scheme, or nothing at all.
+    pub fn why_missing(&self, req: &HttpRequest) -> Cow<'static, str> {
+        if self.signed_out(req) {
+            return Cow::Borrowed(
+                "a session cookie without an active client (__client_uat missing or 0): signed out",
+            );
+        }
+        let authorization = req.headers().get(header::AUTHORIZATION);
+        match authorization.map(|value| String::from_utf8_lossy(value.as_bytes())) {
+            Some(value) => match without_bearer(&value) {
+                Some(problem) if self.cookie_name.is_some() => {
+                    Cow::Owned(format!("{problem}, and there is no session cookie"))
+                }
+                Some(problem) => Cow::Owned(problem),
+                None => Cow::Borrowed(NO_TOKEN),
+            },
+            None => Cow::Borrowed(NO_TOKEN),
+        }
+    }
+
     /// The token of `req`, or [`AuthError::MissingToken`].
     pub fn find<'r>(&self, req: &'r HttpRequest) -> Result<Found<'r>, AuthError> {
         // from_utf8 rather than HeaderValue::to_str: the same safety (the token is validated
@@ -145,6 +169,41 @@ fn leading_integer(value: &str) -> i64 {
     value[..end].parse().unwrap_or(0)
 }
 
+/// The explanation of a request with neither source.
+pub const NO_TOKEN: &str = "no Bearer token in Authorization and no session cookie";
+
+/// Why the `Authorization` value `value` holds no Bearer token, or `None` when it
+/// does. Never quotes the token: only a scheme name, which is not a secret.
+pub fn without_bearer(value: &str) -> Option<String> {
+    if bearer(value).is_some() {
+        return None;
+    }
+    let value = value.trim();
+    let advice = "send `Authorization: Bearer <token>`";
+    Some(match value.split_once(char::is_whitespace) {
+        _ if value.is_empty() => "the Authorization header is empty".to_string(),
+        None if value.eq_ignore_ascii_case("bearer") => {
+            "the Authorization header's Bearer scheme has no token".to_string()
+        }
+        Some((scheme, _)) if scheme.eq_ignore_ascii_case("bearer") => {
+            "the Authorization header's Bearer scheme has no token".to_string()
+        }
+        Some((scheme, _))
+            if scheme.len() <= 20 && scheme.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            format!(
+                "the Authorization header has no Bearer scheme (its scheme is {scheme:?}); {advice}"
+            )
+        }
+        None if value.matches('.').count() == 2 => {
+            format!(
+                "the Authorization header has no Bearer scheme: it holds a bare token; {advice}"
+            )
+        }
+        _ => format!("the Authorization header has no Bearer scheme; {advice}"),
+    })
+}
+
 /// The credentials of a `Bearer` authorization value, if it is one.
 pub fn bearer(value: &str) -> Option<&str> {
     let (scheme, rest) = value.trim().split_once(' ')?;
@@ -161,6 +220,35 @@ mod tests {
 
     fn sources(cookie: Option<&str>) -> TokenSources {
         TokenSources::new(cookie.map(String::from), None)
+    }
+
+    #[test]
+    fn a_value_without_bearer_is_explained_without_its_token() {
+        assert_eq!(without_bearer("Bearer a.b.c"), None);
+        let bare = without_bearer("eyJh.eyJz.c2ln").unwrap();
+        assert!(
+            bare.contains("no Bearer scheme: it holds a bare token"),
+            "{bare}"
+        );
+        assert!(!bare.contains("eyJ"), "{bare}");
+        let basic = without_bearer("Basic dXNlcjpwdw==").unwrap();
+        assert!(basic.contains("(its scheme is \"Basic\")"), "{basic}");
+        assert!(!basic.contains("dXNl"), "{basic}");
+        assert_eq!(
+            without_bearer("Bearer ").unwrap(),
+            "the Authorization header's Bearer scheme has no token"
+        );
+        let req = TestRequest::default()
+            .insert_header(("Authorization", "eyJh.eyJz.c2ln"))
+            .to_http_request();
+        assert_eq!(
+            sources(Some("__session")).find(&req),
+            Err(AuthError::MissingToken)
+        );
+        let why = sources(Some("__session")).why_missing(&req);
+        assert!(why.ends_with("and there is no session cookie"), "{why}");
+        let none = TestRequest::default().to_http_request();
+        assert_eq!(sources(None).why_missing(&none), NO_TOKEN);
     }
 
     #[test]

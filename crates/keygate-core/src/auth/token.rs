@@ -67,25 +67,27 @@ pub fn parse(token: &str) -> Result<RawToken<'_>, Rejection> {
     // The alphabet is checked by the strict decoders: the header here, the payload
     // and signature when they are decoded, so no part is scanned twice.
     if header.is_empty() || payload.is_empty() {
-        return Err(malformed("a part is empty"));
+        return Err(malformed(
+            "the JWT header or payload (first or second segment) is empty",
+        ));
     }
     let header_json = URL_SAFE_NO_PAD
         .decode(header)
-        .map_err(|_| malformed("the header is not base64url"))?;
+        .map_err(|_| malformed("the JWT header (first segment) is not base64url"))?;
     // serde_json does not check the UTF-8 of strings it skips; the header is JSON
     // text, so all of it must be UTF-8 (as the payload must).
     if std::str::from_utf8(&header_json).is_err() {
-        return Err(malformed("the header is not UTF-8"));
+        return Err(malformed("the JWT header is not UTF-8"));
     }
     // serde would read a JSON array positionally into the struct; a header is an object.
     if header_json.trim_ascii_start().first() != Some(&b'{') {
-        return Err(malformed("the header is not a JSON object"));
+        return Err(malformed("the JWT header is not a JSON object"));
     }
     let jose: JoseHeader = serde_json::from_slice(&header_json)
-        .map_err(|_| malformed("the header is not a JOSE header (alg, kid, typ as strings)"))?;
+        .map_err(|_| malformed("the JWT header is not a JOSE header (alg, kid, typ as strings)"))?;
     if jose.crit.is_some() {
         return Err(malformed(
-            "the header has crit, and no extension is understood",
+            "the JWT header has crit, and no extension is understood",
         ));
     }
     if jose
@@ -93,7 +95,7 @@ pub fn parse(token: &str) -> Result<RawToken<'_>, Rejection> {
         .as_deref()
         .is_some_and(|typ| !typ.eq_ignore_ascii_case("JWT") && !is_oauth_type(typ))
     {
-        return Err(malformed("the header's typ is neither JWT nor at+jwt"));
+        return Err(malformed("the JWT header's typ is neither JWT nor at+jwt"));
     }
     let signing_input = &token[..header.len() + 1 + payload.len()];
     Ok(RawToken {
@@ -116,8 +118,8 @@ pub fn decode_payload(payload: &str) -> Result<String, Rejection> {
     let malformed = |why: &'static str| Rejection::new(AuthError::MalformedToken, why);
     let bytes = URL_SAFE_NO_PAD
         .decode(payload)
-        .map_err(|_| malformed("the payload is not base64url"))?;
-    String::from_utf8(bytes).map_err(|_| malformed("the payload is not UTF-8"))
+        .map_err(|_| malformed("the JWT payload (second segment) is not base64url"))?;
+    String::from_utf8(bytes).map_err(|_| malformed("the JWT payload is not UTF-8"))
 }
 
 #[cfg(test)]

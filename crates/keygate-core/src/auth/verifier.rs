@@ -137,7 +137,10 @@ impl Verifier {
         check_accepted(token_type, accepts)?;
         let mut buf = [0u8; 1024];
         let signature = token::decode_signature(raw.signature, &mut buf).ok_or_else(|| {
-            Rejection::new(AuthError::MalformedToken, "the signature is not base64url")
+            Rejection::new(
+                AuthError::MalformedToken,
+                "the JWT signature (third segment) is not base64url",
+            )
         })?;
         let alg = self.allowed_algorithm(&raw.header.alg)?;
         let source = self.select_key(alg, raw.header.kid.as_deref()).await?;
@@ -342,13 +345,16 @@ impl Verifier {
         }
     }
 
+    /// A `keys_unavailable` refusal whose explanation ends with the JWKS URL and why
+    /// its last fetch failed, so a wrong `JWKS_URL` is visible in the last line.
     fn unavailable(&self, reason: &'static str) -> Rejection {
-        Rejection::new(
-            AuthError::KeysUnavailable {
-                retry_after: self.retry_after_secs,
-            },
-            reason,
-        )
+        let error = AuthError::KeysUnavailable {
+            retry_after: self.retry_after_secs,
+        };
+        match self.keys.fetch_state() {
+            Some(state) => Rejection::new(error, format!("{reason}; {state}")),
+            None => Rejection::new(error, reason),
+        }
     }
 }
 

@@ -378,6 +378,16 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// Whether any key source is set (a JWKS URL, a Clerk key, a public key or a
+    /// secret): without one, [`AuthenticatorBuilder::build`] refuses.
+    pub fn has_key_source(&self) -> bool {
+        self.jwks_url.is_some()
+            || self.publishable_key.is_some()
+            || self.secret_key.is_some()
+            || self.public_key_pem.is_some()
+            || self.secret.is_some()
+    }
+
     /// The audiences set so far (for tools that mint tokens for this policy).
     pub fn configured_audiences(&self) -> &[String] {
         &self.audiences

@@ -240,7 +240,7 @@ pub enum PemKeyError {
     Unsupported(&'static str),
     /// A key of a supported type that the allowed algorithms cannot use, or whose
     /// material is invalid.
-    #[error("{0}")]
+    #[error(transparent)]
     Key(#[from] KeyError),
 }
 

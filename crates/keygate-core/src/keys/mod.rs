@@ -39,6 +39,9 @@ pub struct KeySet {
     last_success: Option<u64>,
     /// Whether the most recent fetch attempt failed (the keys may then be stale).
     last_attempt_failed: bool,
+    /// Why the most recent fetch failed (an HTTP status, a connection error), for the
+    /// explanation of a `keys_unavailable` refusal.
+    last_error: Option<Arc<str>>,
 }
 
 impl KeySet {
@@ -75,17 +78,19 @@ impl KeySet {
             len,
             last_success: Some(now),
             last_attempt_failed: false,
+            last_error: None,
         }
     }
 
-    /// The same keys, marked as after a failed fetch.
-    pub fn after_failure(&self) -> KeySet {
+    /// The same keys, marked as after a fetch that failed with `error`.
+    pub fn after_failure(&self, error: &str) -> KeySet {
         KeySet {
             by_kid: self.by_kid.clone(),
             only: self.only.clone(),
             len: self.len,
             last_success: self.last_success,
             last_attempt_failed: true,
+            last_error: Some(Arc::from(error)),
         }
     }
 
@@ -124,6 +129,11 @@ impl KeySet {
     /// Unix time of the last successful fetch.
     pub fn last_success(&self) -> Option<u64> {
         self.last_success
+    }
+
+    /// Why the most recent fetch failed, while it is the most recent.
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
     }
 
     /// Whether the most recent fetch failed.
@@ -195,6 +205,8 @@ pub struct KeysHandle {
     loaded: watch::Receiver<bool>,
     clock: SharedClock,
     max_stale_secs: u64,
+    /// The JWKS URL, named when keys are unavailable (it carries no secret).
+    url: Option<Arc<str>>,
 }
 
 impl KeysHandle {
@@ -208,7 +220,23 @@ impl KeysHandle {
             loaded,
             clock,
             max_stale_secs: u64::MAX,
+            url: None,
         }
+    }
+
+    /// Where the JWKS stands, for the explanation of a `keys_unavailable` refusal:
+    /// the URL and why its last fetch failed (the HTTP status or the connection
+    /// error), or that no fetch has finished yet. `None` without a JWKS.
+    pub fn fetch_state(&self) -> Option<String> {
+        let url = self.url.as_deref()?;
+        let set = self.current();
+        Some(match (set.last_error(), set.last_success()) {
+            (Some(error), _) => format!("the last fetch of the JWKS at {url} failed: {error}"),
+            (None, None) => format!("the first fetch of the JWKS at {url} has not finished"),
+            (None, Some(at)) => {
+                format!("the JWKS at {url} was last fetched at {at} (Unix time)")
+            }
+        })
     }
 
     /// Whether a JWKS is configured at all.

@@ -86,6 +86,7 @@ impl KeyRotation {
         let negative = Arc::new(NegativeCache::new(config.cooldown.as_secs()));
         let (loaded, loaded_rx) = watch::channel(false);
         let max_stale_secs = config.max_stale.as_secs();
+        let url = Arc::from(source.url.as_str());
         let actor = KeyRotation {
             fetcher: Rc::new(JwksFetcher::new(
                 source,
@@ -112,6 +113,7 @@ impl KeyRotation {
             loaded: loaded_rx,
             clock,
             max_stale_secs,
+            url: Some(url),
         }
     }
 
@@ -151,7 +153,8 @@ impl KeyRotation {
                     previous.len(),
                     delay.as_secs_f64()
                 );
-                self.snapshot.store(Arc::new(previous.after_failure()));
+                self.snapshot
+                    .store(Arc::new(previous.after_failure(&error.to_string())));
                 (delay, false)
             }
         };

@@ -2,7 +2,8 @@
 //! when `TEST_DATABASE_URL` names a PostgreSQL server, a newly created database
 //! `kg_<random>` on it, so parallel tests never share rows. Not migrated.
 //!
-//! Shared by the store's unit tests and the integration tests (included by path);
+//! Shared by the store's unit tests and the integration tests (this crate is a
+//! dev-dependency of both);
 //! never part of the library. The databases are left behind for inspection; they are
 //! small.
 
