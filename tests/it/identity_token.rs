@@ -483,3 +483,28 @@ async fn keys_that_cannot_sign_stop_the_start() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("GATEWAY_IDENTITY_KEY"), "{stderr}");
 }
+
+#[actix_rt::test]
+async fn a_websocket_handshake_carries_the_identity() {
+    use futures_util::SinkExt as _;
+    let upstream = TestUpstream::start().await;
+    let app = proxy(&upstream.url, &[]).await;
+    let (set, _) = jwks(&app, "/_keygate/.well-known/jwks.json").await;
+    let token = format!("Bearer {}", hs256(&claims("user_wsid")));
+    let (response, mut socket) = client()
+        .ws(format!("{}/ws", app.base.replacen("http", "ws", 1)))
+        .set_header("Authorization", token.as_str())
+        .set_header("X-Auth-Identity", "forged")
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 101);
+    let seen = upstream.last();
+    let identities = seen.all("x-auth-identity");
+    assert_eq!(identities.len(), 1, "{identities:?}");
+    assert_eq!(
+        verify(identities[0], &set, &upstream.url)["sub"],
+        "user_wsid"
+    );
+    socket.send(awc::ws::Message::Close(None)).await.unwrap();
+}
