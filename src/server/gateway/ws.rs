@@ -72,7 +72,13 @@ pub struct Tunnels {
 impl Tunnels {
     /// Tunnels over a connector with the proxy's connect timeout.
     pub fn new(connect_timeout: Duration) -> Tunnels {
-        let connector = Rc::new(awc::Connector::new().timeout(connect_timeout).finish());
+        // HTTP/1.1 only: a TLS upstream that negotiated HTTP/2 could not be tunnelled.
+        let connector = Rc::new(
+            awc::Connector::new()
+                .timeout(connect_timeout)
+                .max_http_version(Version::HTTP_11)
+                .finish(),
+        );
         Tunnels {
             open: Rc::new(move |head: RequestHead| {
                 let connector = connector.clone();
