@@ -356,26 +356,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_reference_names_every_metric() {
-        let reference = include_str!("../../docs/reference.md");
-        let sources = [include_str!("metrics.rs"), include_str!("telemetry/mod.rs")];
-        let mut names: Vec<&str> = sources
-            .iter()
-            .flat_map(|source| source.split('"'))
-            .filter(|part| {
-                part.starts_with("keygate_")
-                    && part.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
-            })
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        assert!(names.len() >= 15, "{names:?}");
-        for name in names {
-            assert!(reference.contains(name), "docs/reference.md lacks {name}");
-        }
-    }
-
-    #[test]
     fn the_reference_lists_every_code() {
         let reference = include_str!("../../docs/reference.md");
         for code in crate::AuthError::CODES {

@@ -81,8 +81,7 @@ impl ResponseError for WebhookError {
             // The cause may name tables or hosts; it goes to the logs only.
             WebhookError::Unavailable(_) => ("Service unavailable".to_owned(), "unavailable"),
         };
-        HttpResponse::build(self.status_code())
-            .json(serde_json::json!({ "detail": detail, "code": code }))
+        crate::error_response(self.status_code(), &detail, code)
     }
 }
 
@@ -341,10 +340,7 @@ mod tests {
     use actix_web::{App, HttpMessage as _, test as actix_test};
     use serde_json::json;
 
-    use aws_lc_rs::hmac;
-    use base64::Engine as _;
-
-    use super::svix::{BASE64, decode_signing_secret};
+    use super::svix::decode_signing_secret;
     use super::*;
     use crate::server::store::test_support::{row_counts, test_stores, unix_now};
 
@@ -354,12 +350,7 @@ mod tests {
         decode_signing_secret(SECRET).unwrap()
     }
 
-    fn sign(key: &[u8], id: &str, ts: i64, body: &[u8]) -> String {
-        let mut signed = format!("{id}.{ts}.").into_bytes();
-        signed.extend_from_slice(body);
-        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), &signed);
-        format!("v1,{}", BASE64.encode(tag.as_ref()))
-    }
+    use keygate_test_support::svix::sign;
 
     // Arrange helpers for the handler tests.
 

@@ -133,12 +133,7 @@ mod tests {
         decode_signing_secret(SECRET).unwrap()
     }
 
-    fn sign(key: &[u8], id: &str, ts: i64, body: &[u8]) -> String {
-        let mut signed = format!("{id}.{ts}.").into_bytes();
-        signed.extend_from_slice(body);
-        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), &signed);
-        format!("v1,{}", BASE64.encode(tag.as_ref()))
-    }
+    use keygate_test_support::svix::sign;
 
     #[test]
     fn svix_reference_vector_verifies() {
