@@ -13,6 +13,7 @@ use crate::config::env::Env;
 use crate::config::values::{check_url, split_list};
 
 /// Every variable the gateway reads, for documentation checks.
+#[cfg(test)]
 pub const VARIABLES: &[&str] = &[
     "UPSTREAM_URL",
     "GATEWAY_RULES",
