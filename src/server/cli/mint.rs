@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 
 use super::CliError;
 use crate::KeyKind;
-use crate::config::values::{check_secret, decode_secret, parse_algorithm};
+use crate::config::{decode_secret, parse_algorithm};
 
 fn is_hmac(alg: Algorithm) -> bool {
     alg.family() == jsonwebtoken::AlgorithmFamily::Hmac
@@ -157,9 +157,7 @@ fn signing_key(args: &MintArgs) -> Result<SigningKey, CliError> {
 
 /// Decodes a secret like the service does; the error names where it came from, never the value.
 fn secret_key(source: &str, raw: &str) -> Result<SigningKey, CliError> {
-    let bytes = decode_secret(raw)
-        .and_then(|bytes| check_secret(&bytes).map(|()| bytes))
-        .map_err(|problem| usage(format!("{source}: {problem}")))?;
+    let bytes = decode_secret(source, raw).map_err(|e| usage(e.to_string()))?;
     Ok(SigningKey::Secret(EncodingKey::from_secret(&bytes)))
 }
 

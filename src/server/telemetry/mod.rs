@@ -176,7 +176,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        TelemetryConfig::read(&Env(move |k: &str| map.get(k).cloned()))
+        TelemetryConfig::read(&Env::new(move |k: &str| map.get(k).cloned()))
     }
 
     #[test]
