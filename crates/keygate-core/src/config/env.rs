@@ -183,7 +183,10 @@ impl AuthenticatorBuilder {
         }
         if let Some(raw) = env.get("JWT_ALGORITHMS") {
             builder = builder.algorithms(
-                parse_algorithms(&raw).map_err(|p| ConfigError::new("JWT_ALGORITHMS", p))?,
+                parse_algorithms(&raw)
+                    .map_err(|p| ConfigError::new("JWT_ALGORITHMS", p))?
+                    .into_iter()
+                    .filter_map(crate::Algorithm::from_jwt),
             );
         }
         builder = builder

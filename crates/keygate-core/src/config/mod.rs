@@ -9,7 +9,6 @@ mod values;
 
 pub use builder::AuthenticatorBuilder;
 pub use error::ConfigError;
-pub use values::parse_algorithm;
 
 /// Decodes and checks a shared secret as `JWT_SECRET` is read: its UTF-8 bytes as they
 /// are, or `base64:<…>` in either alphabet, padding optional; at least 32 bytes and not
