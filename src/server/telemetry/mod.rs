@@ -151,6 +151,7 @@ pub static SPANS_DROPPED: LazyLock<Option<IntCounter>> = LazyLock::new(|| {
 });
 
 /// Counts one dropped span.
+#[cfg(feature = "otlp")]
 pub fn span_dropped() {
     if let Some(counter) = SPANS_DROPPED.as_ref() {
         counter.inc();
