@@ -22,7 +22,7 @@ use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
 use aws_lc_rs::signature::KeyPair as _;
 use criterion::Criterion;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use keygate::server::gateway::identity_token::{IdentityConfig, IdentityTokens};
+use keygate::server::{IdentityConfig, IdentityTokens};
 use keygate::{Authenticator, AuthenticatorBuilder};
 
 fn pem(label: &str, der: &[u8]) -> String {

@@ -144,10 +144,10 @@ impl Config {
 
     /// The configuration described by any lookup function (a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let env = Env(lookup);
+        let env = Env::new(lookup);
         let server = ServerConfig::read(&env)?;
         let gateway = GatewayConfig::read(&env)?;
-        let auth = AuthenticatorBuilder::from_lookup(&env.0)?;
+        let auth = AuthenticatorBuilder::from_lookup(|var| env.raw(var))?;
         let cors = CorsConfig::read(
             &env,
             (

@@ -63,7 +63,7 @@ impl CorsConfig {
         parties: (&'static str, &[String]),
     ) -> Result<Option<CorsConfig>, ConfigError> {
         // Present but empty is an explicit "off", unlike the other variables.
-        let (var, listed) = match (env.0)("CORS_ALLOWED_ORIGINS") {
+        let (var, listed) = match env.raw("CORS_ALLOWED_ORIGINS") {
             Some(raw) => ("CORS_ALLOWED_ORIGINS", split(&raw)),
             None => (parties.0, parties.1.to_vec()),
         };
@@ -224,7 +224,8 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let env = Env(move |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()));
+        let env =
+            Env::new(move |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()));
         let parties: Vec<String> = parties.iter().map(|p| p.to_string()).collect();
         CorsConfig::read(&env, ("JWT_AUTHORIZED_PARTIES", &parties))
     }

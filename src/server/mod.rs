@@ -4,20 +4,25 @@
 //!
 //! Everything here is built on the library's public API only, as any embedding
 //! application would use it; see `ARCHITECTURE.md` for the map.
+//!
+//! The modules are private to the crate: what is public here is what the `keygate`
+//! binary, the integration tests and the benchmarks call.
 
-pub mod app;
-pub mod cli;
-pub mod config;
-pub mod cors;
-pub mod dev;
-pub mod gateway;
-pub mod logging;
-pub mod metrics;
-pub mod request_id;
-pub mod routes;
-pub mod store;
-pub mod telemetry;
-pub mod webhooks;
+pub(crate) mod app;
+pub(crate) mod cli;
+pub(crate) mod config;
+pub(crate) mod cors;
+pub(crate) mod dev;
+pub(crate) mod gateway;
+pub(crate) mod logging;
+pub(crate) mod metrics;
+pub(crate) mod request_id;
+pub(crate) mod routes;
+pub(crate) mod store;
+pub(crate) mod telemetry;
+pub(crate) mod webhooks;
 
 pub use app::{Application, StartError};
-pub use config::{Config, ServerConfig};
+pub use cli::main;
+pub use config::{Config, SERVER_VARIABLES, ServerConfig};
+pub use gateway::identity_token::{IdentityConfig, IdentityTokens};

@@ -26,7 +26,7 @@ pub fn keygate_cmd() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_keygate"));
     for var in keygate::config::env::VARIABLES
         .iter()
-        .chain(keygate::server::config::SERVER_VARIABLES)
+        .chain(keygate::server::SERVER_VARIABLES)
     {
         cmd.env_remove(var);
     }

@@ -459,7 +459,7 @@ async fn keys_that_cannot_sign_stop_the_start() {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let e = keygate::server::config::Config::from_lookup(|k| map.get(k).cloned())
+        let e = keygate::server::Config::from_lookup(|k| map.get(k).cloned())
             .err()
             .unwrap_or_else(|| panic!("{var}: started"));
         assert_eq!(e.var, var, "{}", e.problem);

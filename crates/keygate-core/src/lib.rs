@@ -45,6 +45,7 @@
 //! The core has no database, no command line, no global logger and no metrics
 //! registry: it logs through `tracing` and reports its work to an [`Observer`].
 
+mod algorithm;
 mod auth;
 mod authenticator;
 pub mod clock;
@@ -53,6 +54,7 @@ mod keys;
 pub mod observe;
 mod revocation;
 
+pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use auth::{
     AuthError, AuthUser, Claims, FactorLevel, Memo, Org, Rejection, ResourceMetadata,
     Reverification, TokenType, TokenTypes, UnknownReverification, error_body, error_response,
@@ -60,7 +62,6 @@ pub use auth::{
 };
 pub use authenticator::{Authenticator, NotReady};
 pub use config::{AuthenticatorBuilder, ConfigError};
-pub use jsonwebtoken::Algorithm;
 pub use keys::KeyKind;
 pub use keys::MAX_REFRESH_WAIT;
 pub use observe::Observer;

@@ -10,7 +10,7 @@ use crate::server::store::{Store, redact_url};
 /// Applies the migrations to `DATABASE_URL`.
 pub fn migrate() -> Result<(), CliError> {
     config::load_dotenv()?;
-    let env = Env(|k: &str| std::env::var(k).ok());
+    let env = Env::new(|k: &str| std::env::var(k).ok());
     let database_url = config::database_url(&env)?;
     let format = ServerConfig::log_format(&env)?;
     let _logging = logging::init(format, env.get("RUST_LOG").as_deref(), None)?;

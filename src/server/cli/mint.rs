@@ -13,15 +13,30 @@ use std::path::{Path, PathBuf};
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
 };
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{Map, Value, json};
 
 use super::CliError;
-use crate::KeyKind;
-use crate::config::values::{check_secret, decode_secret, parse_algorithm};
+use crate::config::decode_secret;
+use crate::{Algorithm, KeyKind};
 
-fn is_hmac(alg: Algorithm) -> bool {
-    alg.family() == jsonwebtoken::AlgorithmFamily::Hmac
+/// The JWT library's algorithm of the same name, to sign with.
+fn signing_algorithm(alg: Algorithm) -> jsonwebtoken::Algorithm {
+    use jsonwebtoken::Algorithm as J;
+    match alg {
+        Algorithm::HS256 => J::HS256,
+        Algorithm::HS384 => J::HS384,
+        Algorithm::HS512 => J::HS512,
+        Algorithm::RS256 => J::RS256,
+        Algorithm::RS384 => J::RS384,
+        Algorithm::RS512 => J::RS512,
+        Algorithm::PS256 => J::PS256,
+        Algorithm::PS384 => J::PS384,
+        Algorithm::PS512 => J::PS512,
+        Algorithm::ES256 => J::ES256,
+        Algorithm::ES384 => J::ES384,
+        Algorithm::EdDSA => J::EdDSA,
+    }
 }
 
 /// Options of `keygate mint`.
@@ -117,7 +132,7 @@ pub fn mint(args: &MintArgs) -> Result<String, CliError> {
         ));
     }
     let claims = claims(args, crate::clock::system().unix_secs())?;
-    let mut header = Header::new(alg);
+    let mut header = Header::new(signing_algorithm(alg));
     header.kid = args.kid.clone();
     let key = match &signing {
         SigningKey::Secret(key) | SigningKey::Private { key, .. } => key,
@@ -157,9 +172,7 @@ fn signing_key(args: &MintArgs) -> Result<SigningKey, CliError> {
 
 /// Decodes a secret like the service does; the error names where it came from, never the value.
 fn secret_key(source: &str, raw: &str) -> Result<SigningKey, CliError> {
-    let bytes = decode_secret(raw)
-        .and_then(|bytes| check_secret(&bytes).map(|()| bytes))
-        .map_err(|problem| usage(format!("{source}: {problem}")))?;
+    let bytes = decode_secret(source, raw).map_err(|e| usage(e.to_string()))?;
     Ok(SigningKey::Secret(EncodingKey::from_secret(&bytes)))
 }
 
@@ -230,7 +243,7 @@ fn rsa_key(text: &str, path: &Path) -> Result<EncodingKey, CliError> {
 
 /// `--alg`, as the `alg` header spells it (case-insensitive on the command line).
 fn algorithm(name: &str) -> Result<Algorithm, CliError> {
-    parse_algorithm(name).ok_or_else(|| {
+    name.parse().map_err(|_| {
         usage(format!(
             "--alg {name:?}: unsupported; expected one of HS256, HS384, HS512, RS256, RS384, \
              RS512, PS256, PS384, PS512, ES256, ES384, EdDSA"
@@ -253,7 +266,7 @@ fn default_algorithm(signing: &SigningKey) -> Algorithm {
 /// The verifier pairs algorithms and keys strictly; minting refuses what it would reject.
 fn check_fit(signing: &SigningKey, alg: Algorithm) -> Result<(), CliError> {
     match signing {
-        SigningKey::Secret(_) if is_hmac(alg) => Ok(()),
+        SigningKey::Secret(_) if alg.is_hmac() => Ok(()),
         SigningKey::Secret(_) => Err(usage(format!(
             "--alg {alg:?} needs a private key (--key FILE.pem); a secret signs HS256, HS384 or HS512 only"
         ))),
@@ -265,7 +278,7 @@ fn check_fit(signing: &SigningKey, alg: Algorithm) -> Result<(), CliError> {
                 KeyKind::EcP384 => ("an EC P-384 key", "ES384"),
                 KeyKind::Ed25519 => ("an Ed25519 key", "EdDSA"),
             };
-            let hint = if is_hmac(alg) {
+            let hint = if alg.is_hmac() {
                 "; HS algorithms take --secret"
             } else {
                 ""

@@ -54,7 +54,6 @@ impl Config {
         self.auth
             .configured_algorithms()
             .filter(|list| !list.contains(&Algorithm::RS256))
-            .map(<[Algorithm]>::to_vec)
     }
 }
 
@@ -127,7 +126,7 @@ mod tests {
         let (config, audience) = point_at_self(config, "http://127.0.0.1:7");
 
         let algorithms = config.auth.configured_algorithms().unwrap();
-        assert_eq!(algorithms, &[Algorithm::ES256, Algorithm::RS256]);
+        assert_eq!(algorithms, [Algorithm::ES256, Algorithm::RS256]);
         assert_eq!(audience.issuer, "http://127.0.0.1:7/dev");
         assert_eq!(audience.authorized_party, "http://127.0.0.1:7");
         assert_eq!(audience.audience.as_deref(), Some("api"));

@@ -10,9 +10,9 @@ use super::identity_token::{self, IdentityConfig};
 use super::rules::Rules;
 use crate::ConfigError;
 use crate::config::env::Env;
-use crate::config::values::{check_url, split_list};
 
 /// Every variable the gateway reads, for documentation checks.
+#[cfg(test)]
 pub const VARIABLES: &[&str] = &[
     "UPSTREAM_URL",
     "GATEWAY_RULES",
@@ -72,10 +72,7 @@ impl GatewayConfig {
             }
             None => None,
         };
-        let public_paths = env
-            .get("GATEWAY_PUBLIC_PATHS")
-            .map(|v| split_list(&v))
-            .unwrap_or_default();
+        let public_paths = env.list("GATEWAY_PUBLIC_PATHS");
         let file = env.get("GATEWAY_RULES").map(PathBuf::from);
         let rules = Rules::load(&public_paths, file.as_deref())?;
         let identity = match env.flag("GATEWAY_IDENTITY_TOKEN", false)? {
@@ -122,5 +119,16 @@ impl GatewayConfig {
             identity,
             ws_max_age,
         })
+    }
+}
+
+/// Checks an `http://` or `https://` URL with a host.
+fn check_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.starts_with('/') => Ok(()),
+        _ => Err(format!("expected an http:// or https:// URL, got {url:?}")),
     }
 }

@@ -176,11 +176,6 @@ impl Sockets {
         }
     }
 
-    /// Ends the sockets of a revoked session.
-    pub fn revoke_session(&self, session: &str) {
-        self.registry().end_session(session);
-    }
-
     /// Ends the sockets of a deleted user.
     pub fn revoke_user(&self, user: &str) {
         let registry = self.registry();

@@ -24,8 +24,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{AnyConnection, AnyPool, Connection};
 
 pub use listener::RevocationListener;
-pub use revocations::{RevocationSet, SyncObserver, spawn_revocation_sync};
-pub use users::UserTracker;
+pub use revocations::RevocationSet;
 
 /// The connection pool. Cheap to clone: clones share the pool.
 #[derive(Clone)]
@@ -249,6 +248,7 @@ impl Store {
     }
 
     /// The engine this store talks to.
+    #[cfg(test)]
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -282,6 +282,7 @@ impl Store {
     }
 
     /// Closes the pool, waiting for connections in use to be returned.
+    #[cfg(test)]
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -342,12 +343,14 @@ impl Store {
 
     /// Creates the user with this profile, or replaces the profile fields of an
     /// existing row (keeping `created_at` and `last_seen_at`).
+    #[cfg(test)]
     pub async fn upsert_profile(&self, p: &Profile, now: i64) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
         self.upsert_profile_on(&mut conn, p, now).await
     }
 
     /// Deletes the user's row; deleting a user that does not exist is not an error.
+    #[cfg(test)]
     pub async fn delete_user(&self, user_id: &str) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
         self.delete_user_on(&mut conn, user_id).await
@@ -360,6 +363,7 @@ impl Store {
     /// sequence, which [`Store::revocations_after`] pages through; values become
     /// visible in the order they were taken. On PostgreSQL the transaction also sends
     /// `NOTIFY keygate_revocations`, delivered to the replicas' listeners at commit.
+    #[cfg(test)]
     pub async fn revoke_session(
         &self,
         session_id: &str,
@@ -407,6 +411,7 @@ impl Store {
     }
 
     /// The revoked session ids whose `expires_at` is after `now`.
+    #[cfg(test)]
     pub async fn revoked_sessions(&self, now: i64) -> Result<Vec<String>, StoreError> {
         let rows: Vec<(String,)> =
             sqlx::query_as("SELECT session_id FROM revoked_sessions WHERE expires_at > $1")
@@ -437,6 +442,7 @@ impl Store {
     }
 
     /// Records a webhook delivery; `false` means `svix_id` was seen before.
+    #[cfg(test)]
     pub async fn record_webhook_event(
         &self,
         svix_id: &str,

@@ -158,6 +158,7 @@ impl RevocationSet {
     }
 
     /// Whether no id is revoked.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -151,6 +151,7 @@ pub static SPANS_DROPPED: LazyLock<Option<IntCounter>> = LazyLock::new(|| {
 });
 
 /// Counts one dropped span.
+#[cfg(feature = "otlp")]
 pub fn span_dropped() {
     if let Some(counter) = SPANS_DROPPED.as_ref() {
         counter.inc();
@@ -176,7 +177,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        TelemetryConfig::read(&Env(move |k: &str| map.get(k).cloned()))
+        TelemetryConfig::read(&Env::new(move |k: &str| map.get(k).cloned()))
     }
 
     #[test]

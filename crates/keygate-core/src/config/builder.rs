@@ -221,9 +221,9 @@ impl AuthenticatorBuilder {
 
     /// `JWT_ALGORITHMS`: the allow-list (default `RS256` for public keys, plus `HS256`
     /// with a secret).
-    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = crate::Algorithm>) -> Self {
         let mut list: Vec<Algorithm> = Vec::new();
-        for alg in algorithms {
+        for alg in algorithms.into_iter().map(crate::Algorithm::jwt) {
             if !list.contains(&alg) {
                 list.push(alg);
             }
@@ -415,8 +415,13 @@ impl AuthenticatorBuilder {
     }
 
     /// The algorithm allow-list set so far (`None`: the default).
-    pub fn configured_algorithms(&self) -> Option<&[Algorithm]> {
-        self.algorithms.as_deref()
+    pub fn configured_algorithms(&self) -> Option<Vec<crate::Algorithm>> {
+        self.algorithms.as_ref().map(|list| {
+            list.iter()
+                .copied()
+                .filter_map(crate::Algorithm::from_jwt)
+                .collect()
+        })
     }
 
     /// Checks the settings as [`AuthenticatorBuilder::build`] does, without starting

@@ -10,7 +10,8 @@ use super::error::ConfigError;
 use super::values::{decode_secret, parse_algorithms, split_list};
 use crate::auth::token_type::TokenType;
 
-/// Every variable the library reads, for documentation checks.
+/// Every variable the library reads: for documentation checks, or to keep them out of
+/// a child process's environment.
 pub const VARIABLES: &[&str] = &[
     "JWKS_URL",
     "CLERK_JWKS_URL",
@@ -43,9 +44,20 @@ pub const VARIABLES: &[&str] = &[
 
 /// Reads variables through a lookup function, so tests need not touch the process
 /// environment.
-pub struct Env<F: Fn(&str) -> Option<String>>(pub F);
+///
+/// The readers ([`Env::number`], [`Env::seconds`], [`Env::flag`], …) apply the rules
+/// of the contract (blank is unset, bounds, the spellings of a boolean) and report a
+/// problem as a [`ConfigError`] naming the variable; an application reading its own
+/// variables next to keygate's (as the service does) uses them to read alike.
+pub struct Env<F: Fn(&str) -> Option<String>>(F);
 
 impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// Variables looked up with `lookup` (`|var| std::env::var(var).ok()` for the
+    /// process environment).
+    pub fn new(lookup: F) -> Env<F> {
+        Env(lookup)
+    }
+
     /// A set, non-blank value, trimmed.
     pub fn get(&self, var: &str) -> Option<String> {
         (self.0)(var)
@@ -56,6 +68,11 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     /// A set, non-empty value exactly as set (secrets and keys are never altered).
     pub fn get_exact(&self, var: &str) -> Option<String> {
         (self.0)(var).filter(|v| !v.is_empty())
+    }
+
+    /// The value exactly as the lookup gives it: `Some("")` for a variable set empty.
+    pub fn raw(&self, var: &str) -> Option<String> {
+        (self.0)(var)
     }
 
     /// Whether the variable is present at all, even empty.
@@ -166,7 +183,10 @@ impl AuthenticatorBuilder {
         }
         if let Some(raw) = env.get("JWT_ALGORITHMS") {
             builder = builder.algorithms(
-                parse_algorithms(&raw).map_err(|p| ConfigError::new("JWT_ALGORITHMS", p))?,
+                parse_algorithms(&raw)
+                    .map_err(|p| ConfigError::new("JWT_ALGORITHMS", p))?
+                    .into_iter()
+                    .filter_map(crate::Algorithm::from_jwt),
             );
         }
         builder = builder

@@ -106,7 +106,7 @@ fn parse_key(
             let alg = to_algorithm(key_alg).ok_or_else(|| {
                 format!("kid {label}: alg {key_alg} is not a signature algorithm")
             })?;
-            if !kind.accepts(alg) {
+            if !kind.allows(alg) {
                 return Err(format!(
                     "kid {label}: alg {key_alg} does not fit a {} key",
                     kind.name()

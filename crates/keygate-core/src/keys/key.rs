@@ -24,7 +24,12 @@ pub enum KeyKind {
 
 impl KeyKind {
     /// Whether a key of this kind may verify `alg`; an HS algorithm never matches a public key.
-    pub fn accepts(self, alg: Algorithm) -> bool {
+    pub fn accepts(self, alg: crate::Algorithm) -> bool {
+        self.allows(alg.jwt())
+    }
+
+    /// [`KeyKind::accepts`] in the JWT library's terms.
+    pub(crate) fn allows(self, alg: Algorithm) -> bool {
         match self {
             KeyKind::Rsa => alg.family() == AlgorithmFamily::Rsa,
             KeyKind::EcP256 => alg == Algorithm::ES256,
@@ -103,7 +108,7 @@ impl PublicKey {
         let algorithms: Vec<Algorithm> = allowed
             .iter()
             .copied()
-            .filter(|a| kind.accepts(*a) && alg.is_none_or(|own| own == *a))
+            .filter(|a| kind.allows(*a) && alg.is_none_or(|own| own == *a))
             .collect();
         if algorithms.is_empty() {
             return Err(KeyError::NoAllowedAlgorithm(kind));
