@@ -6,7 +6,6 @@ use std::process::{Command, Stdio};
 
 use crate::common::front::{self, Front};
 use crate::common::process::free_port;
-use crate::common::upstream::TestUpstream;
 use crate::common::*;
 
 fn caddy_binary() -> Option<PathBuf> {
@@ -66,13 +65,8 @@ async fn caddy_forward_auth_in_front_of_an_upstream() {
         );
         return;
     };
-    let upstream = TestUpstream::start().await;
-    let keygate = front::keygate().await;
-    let caddy = {
-        let (base, url) = (keygate.base.clone(), upstream.url.clone());
-        actix_rt::task::spawn_blocking(move || start_caddy(binary, &base, &url))
-            .await
-            .unwrap()
-    };
-    front::assert_guards(&caddy.base, &upstream, "caddy").await;
+    front::check_in_front("caddy", move |keygate, upstream| {
+        start_caddy(binary, keygate, upstream)
+    })
+    .await;
 }

@@ -6,7 +6,6 @@ use std::process::{Command, Stdio};
 
 use crate::common::front::{self, Front};
 use crate::common::process::free_port;
-use crate::common::upstream::TestUpstream;
 use crate::common::*;
 
 fn nginx_binary() -> Option<PathBuf> {
@@ -82,13 +81,8 @@ async fn nginx_auth_request_in_front_of_an_upstream() {
         );
         return;
     };
-    let upstream = TestUpstream::start().await;
-    let keygate = front::keygate().await;
-    let nginx = {
-        let (base, url) = (keygate.base.clone(), upstream.url.clone());
-        actix_rt::task::spawn_blocking(move || start_nginx(binary, &base, &url))
-            .await
-            .unwrap()
-    };
-    front::assert_guards(&nginx.base, &upstream, "nginx").await;
+    front::check_in_front("nginx", move |keygate, upstream| {
+        start_nginx(binary, keygate, upstream)
+    })
+    .await;
 }

@@ -117,6 +117,21 @@ fn identity(seen: &super::upstream::Seen) -> Vec<(String, String)> {
     out
 }
 
+/// Starts keygate, a recording upstream and the proxy `start` makes in front of them
+/// (off the test's runtime: it waits for the port), then checks [`assert_guards`].
+pub async fn check_in_front(
+    what: &'static str,
+    start: impl FnOnce(&str, &str) -> Front + Send + 'static,
+) {
+    let upstream = TestUpstream::start().await;
+    let keygate = keygate().await;
+    let (base, url) = (keygate.base.clone(), upstream.url.clone());
+    let front = actix_rt::task::spawn_blocking(move || start(&base, &url))
+        .await
+        .unwrap();
+    assert_guards(&front.base, &upstream, what).await;
+}
+
 /// What every proxy configured as the README says must guarantee, checked through
 /// `front` (the proxy's base URL), with `upstream` behind it.
 pub async fn assert_guards(front: &str, upstream: &TestUpstream, what: &str) {
