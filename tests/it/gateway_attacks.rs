@@ -3,8 +3,9 @@
 //! test asserts what the client got and what the recording upstream saw — nothing, for
 //! a refusal.
 //!
-//! Classes: path confusion, header spellings and injection, identity values, upgrades,
-//! body framing, forward-auth header games, resource limits.
+//! Classes: path confusion, header spellings and injection, identity values, upgrades
+//! (the WebSocket relay's own test is here too), body framing, forward-auth header
+//! games, resource limits.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -508,6 +509,7 @@ async fn a_handshake_is_forwarded_like_any_request() {
         .set_header("Cookie", "theme=dark")
         .set_header("X-Custom", "kept")
         .set_header("X_Auth_User_Id", "admin")
+        .set_header("X-Auth-User-Id", "evil")
         .set_header("X-Request-Id", "ws-request-1")
         .connect()
         .await
