@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod forward_auth;
+pub mod headers;
 pub mod identity;
 pub mod identity_token;
 pub mod normalize;
@@ -21,6 +22,7 @@ pub mod ws;
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderValue;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use awc::error::{ConnectError, SendRequestError};
 
 use self::normalize::PathError;
 use self::rules::{Access, Rules};
@@ -174,5 +176,15 @@ impl Gateway {
                 Ok(Some(user))
             }
         }
+    }
+}
+
+/// The gateway's answer to a request that could not be sent or answered.
+pub(crate) fn send_error(e: SendRequestError) -> GatewayError {
+    match e {
+        SendRequestError::Timeout | SendRequestError::Connect(ConnectError::Timeout) => {
+            GatewayError::UpstreamTimeout
+        }
+        other => GatewayError::UpstreamUnavailable(other.to_string()),
     }
 }

@@ -132,12 +132,12 @@ pub async fn tunnel(
 
     let (response, framed) = match tokio::time::timeout(timeout, (tunnels.open)(head)).await {
         Err(_) => return Err(GatewayError::UpstreamTimeout),
-        Ok(Err(e)) => return Err(super::proxy::send_error(e)),
+        Ok(Err(e)) => return Err(super::send_error(e)),
         Ok(Ok(opened)) => opened,
     };
     let status = response.status;
     let mut out = HttpResponse::build(status);
-    let skip = super::proxy::HopByHop::of(&response.headers);
+    let skip = super::headers::HopByHop::of(&response.headers);
     for (name, value) in response.headers.iter() {
         if !skip.contains(name) && name != header::CONTENT_LENGTH {
             out.append_header((name.clone(), value.clone()));
