@@ -8,13 +8,6 @@ use crate::common::front::{self, Front};
 use crate::common::process::free_port;
 use crate::common::*;
 
-fn caddy_binary() -> Option<PathBuf> {
-    ["/usr/bin/caddy", "/usr/local/bin/caddy"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-}
-
 /// The README's Caddyfile, after the global options a test run needs (no admin
 /// endpoint, no certificates: several Caddys may run at once, on loopback only).
 fn config(port: u16, keygate: &str, upstream: &str) -> String {
@@ -58,7 +51,7 @@ fn start_caddy(binary: PathBuf, keygate: &str, upstream: &str) -> Front {
 
 #[actix_rt::test]
 async fn caddy_forward_auth_in_front_of_an_upstream() {
-    let Some(binary) = caddy_binary() else {
+    let Some(binary) = front::binary(&["/usr/bin/caddy", "/usr/local/bin/caddy"]) else {
         skip_without(
             "Caddy (apt-get install caddy)",
             "caddy_forward_auth_in_front_of_an_upstream",

@@ -8,13 +8,6 @@ use crate::common::front::{self, Front};
 use crate::common::process::free_port;
 use crate::common::*;
 
-fn nginx_binary() -> Option<PathBuf> {
-    ["/usr/sbin/nginx", "/usr/bin/nginx"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-}
-
 /// The README's configuration inside what a test run needs around it.
 fn config(port: u16, keygate: &str, upstream: &str) -> String {
     let readme = front::readdress(
@@ -74,7 +67,7 @@ fn start_nginx(binary: PathBuf, keygate: &str, upstream: &str) -> Front {
 
 #[actix_rt::test]
 async fn nginx_auth_request_in_front_of_an_upstream() {
-    let Some(binary) = nginx_binary() else {
+    let Some(binary) = front::binary(&["/usr/sbin/nginx", "/usr/bin/nginx"]) else {
         skip_without(
             "nginx (apt-get install nginx)",
             "nginx_auth_request_in_front_of_an_upstream",

@@ -20,23 +20,11 @@ use super::CliError;
 use crate::config::decode_secret;
 use crate::{Algorithm, KeyKind};
 
-/// The JWT library's algorithm of the same name, to sign with.
-fn signing_algorithm(alg: Algorithm) -> jsonwebtoken::Algorithm {
-    use jsonwebtoken::Algorithm as J;
-    match alg {
-        Algorithm::HS256 => J::HS256,
-        Algorithm::HS384 => J::HS384,
-        Algorithm::HS512 => J::HS512,
-        Algorithm::RS256 => J::RS256,
-        Algorithm::RS384 => J::RS384,
-        Algorithm::RS512 => J::RS512,
-        Algorithm::PS256 => J::PS256,
-        Algorithm::PS384 => J::PS384,
-        Algorithm::PS512 => J::PS512,
-        Algorithm::ES256 => J::ES256,
-        Algorithm::ES384 => J::ES384,
-        Algorithm::EdDSA => J::EdDSA,
-    }
+/// The JWT library's algorithm of the same name, to sign with: both use the JOSE names.
+fn signing_algorithm(alg: Algorithm) -> Result<jsonwebtoken::Algorithm, CliError> {
+    alg.as_str()
+        .parse()
+        .map_err(|_| usage(format!("--alg {alg}: cannot sign with it")))
 }
 
 /// Options of `keygate mint`.
@@ -132,7 +120,7 @@ pub fn mint(args: &MintArgs) -> Result<String, CliError> {
         ));
     }
     let claims = claims(args, crate::clock::system().unix_secs())?;
-    let mut header = Header::new(signing_algorithm(alg));
+    let mut header = Header::new(signing_algorithm(alg)?);
     header.kid = args.kid.clone();
     let key = match &signing {
         SigningKey::Secret(key) | SigningKey::Private { key, .. } => key,

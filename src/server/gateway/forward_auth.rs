@@ -148,7 +148,9 @@ fn original(
                 .then(|| by_path(req));
             let mut present = [forwarded(), original(), envoy].into_iter().flatten();
             let Some(first) = present.next() else {
-                return Ok((by_path(req), by_path(req).path()?));
+                let bare = by_path(req);
+                let path = bare.path()?;
+                return Ok((bare, path));
             };
             let path = first.path()?;
             for other in present {

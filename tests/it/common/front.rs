@@ -39,6 +39,14 @@ pub fn readme_block(info: &str) -> String {
     readme[start..end].to_string()
 }
 
+/// The first of `paths` that exists: where Debian (or a local install) puts a binary.
+pub fn binary(paths: &[&str]) -> Option<std::path::PathBuf> {
+    paths
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists())
+}
+
 /// `text` with each `(from, to)` replaced; every `from` must occur.
 pub fn readdress(text: &str, replacements: &[(&str, &str)]) -> String {
     let mut out = text.to_string();
