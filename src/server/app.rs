@@ -153,7 +153,20 @@ impl Application {
             .resource_metadata()
             .cloned()
             .map(web::Data::new);
-        let upstream = gateway.upstream.clone();
+        // The connector is made once, here, so that TLS that cannot be set up for the
+        // upstream stops the start instead of a worker.
+        let upstream = match gateway.upstream.clone() {
+            Some(origin) => Some((
+                origin,
+                proxy::connector().map_err(|e| {
+                    ConfigError::new(
+                        "UPSTREAM_URL",
+                        format!("TLS for the upstream cannot be set up: {e}"),
+                    )
+                })?,
+            )),
+            None => None,
+        };
         let (upstream_timeout, max_body) = (gateway.upstream_timeout, gateway.max_body_bytes);
         let ws_max_age = gateway.ws_max_age;
         let preflight_origins = match (&cors, gateway.forward_auth_preflight) {
@@ -214,9 +227,10 @@ impl Application {
                 .wrap(from_fn(request_id::assign))
                 .configure(|cfg| match &upstream {
                     // keygate's own routes move under /_keygate/; the rest goes upstream.
-                    Some(origin) => {
+                    Some((origin, connector)) => {
                         cfg.app_data(web::Data::new(Upstream::new(
                             origin,
+                            connector.clone(),
                             upstream_timeout,
                             max_body,
                             owns_cors,

@@ -654,3 +654,65 @@ async fn requests_and_responses_pass_as_they_are_without_hop_by_hop_headers() {
     let teapot = get(&app, "/status/418", &[("Authorization", token.as_str())]).await;
     assert_eq!(teapot.status, 418);
 }
+
+#[actix_rt::test]
+async fn bodies_reach_the_upstream_whole_with_their_framing() {
+    let upstream = TestUpstream::start().await;
+    let app = proxy_app(&upstream.url, &[("GATEWAY_PUBLIC_PATHS", "(.*)")]).await;
+    // A declared length goes on as that length.
+    let sized: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let res = app.post("/sized", &[], sized.clone()).await;
+    assert_eq!(res.status, 200);
+    let seen = upstream.last();
+    assert_eq!(seen.header("content-length"), Some("300000"));
+    assert!(
+        seen.header("transfer-encoding").is_none(),
+        "{:?}",
+        seen.headers
+    );
+    assert!(seen.body == sized, "the sized body arrived changed");
+    // A chunked body goes on chunked, every byte in order.
+    let chunks = futures_util::stream::iter(
+        sized
+            .chunks(7_000)
+            .map(|c| Ok::<_, actix_web::Error>(actix_web::web::Bytes::copy_from_slice(c)))
+            .collect::<Vec<_>>(),
+    );
+    let status = client()
+        .post(format!("{}/chunked", app.base))
+        .send_stream(chunks)
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    let seen = upstream.last();
+    assert_eq!(seen.target, "/chunked");
+    assert_eq!(seen.header("transfer-encoding"), Some("chunked"));
+    assert!(seen.body == sized, "the chunked body arrived changed");
+    // No body: none is announced.
+    let res = get(&app, "/empty", &[]).await;
+    assert_eq!(res.status, 200);
+    let seen = upstream.last();
+    assert!(
+        seen.header("content-length").is_none(),
+        "{:?}",
+        seen.headers
+    );
+    assert!(
+        seen.header("transfer-encoding").is_none(),
+        "{:?}",
+        seen.headers
+    );
+    assert!(seen.body.is_empty());
+    // HEAD: the upstream's length comes back without a body.
+    let head = client()
+        .head(format!("{}/cookies", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers().get("content-length").map(|v| v.as_bytes()),
+        Some(&b"7"[..])
+    );
+}

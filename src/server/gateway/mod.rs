@@ -8,6 +8,7 @@
 //! and the upstream learns who the caller is from the [`identity`] headers only — every
 //! `X-Auth-*` header a client sent is removed first.
 
+pub(crate) mod client;
 pub mod config;
 pub mod forward_auth;
 pub mod headers;
@@ -179,7 +180,28 @@ impl Gateway {
     }
 }
 
-/// The gateway's answer to a request that could not be sent or answered.
+/// The gateway's answer to a proxied request that could not be sent or answered: a
+/// connection that could not be made in time is a timeout, anything else an
+/// unavailable upstream, with the whole chain of causes for the log.
+pub(crate) fn client_error(e: &hyper_util::client::legacy::Error) -> GatewayError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut message = String::new();
+    while let Some(error) = cause {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return GatewayError::UpstreamTimeout;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&error.to_string());
+        cause = error.source();
+    }
+    GatewayError::UpstreamUnavailable(message)
+}
+
+/// The gateway's answer to a WebSocket handshake that could not be sent or answered.
 pub(crate) fn send_error(e: SendRequestError) -> GatewayError {
     match e {
         SendRequestError::Timeout | SendRequestError::Connect(ConnectError::Timeout) => {

@@ -9,28 +9,25 @@
 //! on, `traceparent` names keygate's `upstream` span (else the client's passes as it
 //! came) — and the body streamed. A WebSocket handshake is such a request too
 //! ([`ws`]). The upstream's status, headers (without hop-by-hop ones) and body come
-//! back as they are, streamed. Each worker has its own client with a keep-alive pool.
+//! back as they are, streamed. Each worker has its own client with a keep-alive pool
+//! ([`client`]).
 
-use std::cell::Cell;
-use std::pin::Pin;
-use std::rc::Rc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use actix_web::body::{BodyStream, SizedStream};
-use actix_web::error::PayloadError;
+use actix_web::body::{BodySize, BodyStream, MessageBody, SizedStream};
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::http::{Method, StatusCode};
-use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::Stream;
+use actix_web::{HttpRequest, HttpResponse, ResponseError as _, web};
+use http_body_util::BodyDataStream;
+use hyper::body::Incoming;
 use tracing::Instrument;
 use tracing::field::Empty;
 
+use super::client::{self, BodyFault, Connector, Outgoing, Pump, UpstreamClient};
 use super::headers::{HopByHop, forward_headers};
 use super::normalize::normalize;
 use super::sockets::Sockets;
-use super::{Gateway, GatewayError, send_error, ws};
+use super::{Gateway, GatewayError, client_error, ws};
 use crate::AuthUser;
 use crate::server::metrics::Metrics;
 use crate::server::telemetry;
@@ -38,7 +35,7 @@ use crate::server::telemetry;
 /// One worker's line to the upstream.
 pub struct Upstream {
     origin: String,
-    client: awc::Client,
+    client: UpstreamClient,
     timeout: Duration,
     max_body_bytes: u64,
     /// Whether keygate answers CORS: then the upstream's `Access-Control-*` headers are
@@ -51,9 +48,12 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// A client for `origin` on the current worker (awc clients stay on their thread).
-    pub fn new(
+    /// A client for `origin` on the current worker (its connections are driven by the
+    /// worker's runtime), from the connector made once at the start.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
         origin: &str,
+        connector: Connector,
         timeout: Duration,
         max_body_bytes: u64,
         owns_cors: bool,
@@ -61,21 +61,9 @@ impl Upstream {
         sockets: Sockets,
         ws_max_age: Option<Duration>,
     ) -> Upstream {
-        let client = awc::Client::builder()
-            .connector(
-                awc::Connector::new()
-                    .timeout(CONNECT_TIMEOUT)
-                    .limit(256)
-                    .conn_keep_alive(Duration::from_secs(30))
-                    .conn_lifetime(Duration::from_secs(300)),
-            )
-            .disable_redirects()
-            .no_default_headers()
-            .timeout(timeout)
-            .finish();
         Upstream {
             origin: origin.to_string(),
-            client,
+            client: client::client(connector),
             timeout,
             max_body_bytes,
             owns_cors,
@@ -87,48 +75,14 @@ impl Upstream {
     }
 }
 
+/// The connector of every worker's client, made once: it fails only when TLS cannot be
+/// set up for an `https` upstream.
+pub(crate) fn connector() -> Result<Connector, rustls::Error> {
+    client::connector(CONNECT_TIMEOUT)
+}
+
 /// How long connecting to the upstream may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What went wrong with a request body on its way to the upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BodyFault {
-    /// Past `GATEWAY_MAX_BODY_BYTES`.
-    TooLarge,
-    /// The client's framing broke (or the client went away mid-body).
-    Broken,
-}
-
-/// The request body, cut off (with an error) past the limit; `fault` records why the
-/// body ended early, so that the client's fault is never reported as the upstream's.
-struct Checked<S> {
-    inner: S,
-    seen: u64,
-    max: u64,
-    fault: Rc<Cell<Option<BodyFault>>>,
-}
-
-impl<S: Stream<Item = Result<Bytes, PayloadError>> + Unpin> Stream for Checked<S> {
-    type Item = Result<Bytes, PayloadError>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        match Pin::new(&mut self.inner).poll_next(cx) {
-            Poll::Ready(Some(Ok(chunk))) => {
-                self.seen += chunk.len() as u64;
-                if self.seen > self.max {
-                    self.fault.set(Some(BodyFault::TooLarge));
-                    return Poll::Ready(Some(Err(PayloadError::Overflow)));
-                }
-                Poll::Ready(Some(Ok(chunk)))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                self.fault.set(Some(BodyFault::Broken));
-                Poll::Ready(Some(Err(e)))
-            }
-            other => other,
-        }
-    }
-}
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers
@@ -192,19 +146,13 @@ pub async fn proxy(
         return Err(GatewayError::PayloadTooLarge);
     }
 
-    let mut forwarded = upstream
-        .client
-        .request(req.method().clone(), url)
-        .no_decompress()
-        .timeout(upstream.timeout);
-    // Headers go into the request's map directly: the builder methods move the whole
-    // request once per header.
+    let mut headers = HeaderMap::with_capacity(req.headers().len() + 8);
     forward_headers(
         &req,
         user.as_ref(),
         signed,
         gateway.forward_claims,
-        forwarded.headers_mut(),
+        &mut headers,
     );
     // The upstream span exists to be exported; without export it would only cost the
     // subscriber a span per proxied request.
@@ -220,42 +168,54 @@ pub async fn proxy(
     };
     if let Some(trace) = span.in_scope(telemetry::propagation_headers) {
         for (name, value) in trace {
-            forwarded = forwarded.insert_header((name, value));
+            if let (Ok(name), Ok(value)) = (
+                header::HeaderName::try_from(name),
+                header::HeaderValue::try_from(value),
+            ) {
+                headers.insert(name, value);
+            }
         }
     }
 
-    let fault = Rc::new(Cell::new(None));
     let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
-    let body = Checked {
-        inner: payload,
-        seen: 0,
-        max: upstream.max_body_bytes,
-        fault: fault.clone(),
-    };
-    let started = Instant::now();
-    let sent = match (declared, chunked) {
+    let (body, pump) = match (declared, chunked) {
         (Some(len), _) if len > 0 => {
-            forwarded
-                .send_body(SizedStream::new(len, body))
-                .instrument(span.clone())
-                .await
+            let (body, pump) = Outgoing::streamed(payload, Some(len), upstream.max_body_bytes);
+            (body, Some(pump))
         }
-        (_, true) => forwarded.send_stream(body).instrument(span.clone()).await,
-        _ => forwarded.send().instrument(span.clone()).await,
+        (_, true) => {
+            let (body, pump) = Outgoing::streamed(payload, None, upstream.max_body_bytes);
+            (body, Some(pump))
+        }
+        _ => (Outgoing::empty(), None),
     };
-    let response = match sent {
+    let mut forwarded = hyper::Request::builder()
+        .method(req.method().as_str())
+        .uri(url)
+        .body(body)
+        .map_err(|e| {
+            GatewayError::UpstreamUnavailable(format!("cannot address the upstream: {e}"))
+        })?;
+    *forwarded.headers_mut() = client::to_hyper(&headers);
+    let started = Instant::now();
+    let request = tokio::time::timeout(
+        upstream.timeout,
+        upstream.client.request(forwarded).instrument(span.clone()),
+    );
+    let response = match send(request, pump).await {
         Ok(response) => response,
         // A body the client broke or made too large is the client's fault, not an
         // upstream error: neither the answer nor the metric blames the upstream.
-        Err(_) if fault.get() == Some(BodyFault::TooLarge) => {
-            return Err(GatewayError::PayloadTooLarge);
-        }
-        Err(_) if fault.get() == Some(BodyFault::Broken) => return Err(GatewayError::InvalidBody),
-        Err(e) => {
+        Err(Failed::Body(BodyFault::TooLarge)) => return Err(GatewayError::PayloadTooLarge),
+        Err(Failed::Body(BodyFault::Broken)) => return Err(GatewayError::InvalidBody),
+        Err(failed) => {
             upstream
                 .metrics
                 .upstream_request(None, started.elapsed().as_secs_f64());
-            return Err(send_error(e));
+            return Err(match failed {
+                Failed::Client(e) => client_error(&e),
+                _ => GatewayError::UpstreamTimeout,
+            });
         }
     };
     span.record("http.status_code", response.status().as_u16());
@@ -266,18 +226,62 @@ pub async fn proxy(
     Ok(relay(&req, response, upstream.owns_cors))
 }
 
-/// The upstream's answer, as the client's response.
-fn relay(
-    req: &HttpRequest,
-    response: awc::ClientResponse<
-        impl Stream<Item = Result<Bytes, PayloadError>> + Unpin + 'static,
+/// Why a proxied request got no answer.
+enum Failed {
+    /// The client's body was at fault.
+    Body(BodyFault),
+    /// The upstream could not be reached or broke the exchange.
+    Client(hyper_util::client::legacy::Error),
+    /// No answer within `UPSTREAM_TIMEOUT_SECS`.
+    Timeout,
+}
+
+/// Sends `request` while `pump` feeds its body. A fault of the client's body ends the
+/// exchange at once; an upstream that answers before the body is all read ends the
+/// pump.
+async fn send<R, S>(request: R, pump: Option<Pump<S>>) -> Result<hyper::Response<Incoming>, Failed>
+where
+    R: Future<
+        Output = Result<
+            Result<hyper::Response<Incoming>, hyper_util::client::legacy::Error>,
+            tokio::time::error::Elapsed,
+        >,
     >,
-    owns_cors: bool,
-) -> HttpResponse {
-    let status = response.status();
+    S: futures_util::Stream<Item = Result<actix_web::web::Bytes, actix_web::error::PayloadError>>
+        + Unpin,
+{
+    let answer = |sent: Result<Result<_, _>, _>| match sent {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(e)) => Err(Failed::Client(e)),
+        Err(_) => Err(Failed::Timeout),
+    };
+    let mut request = std::pin::pin!(request);
+    if let Some(pump) = pump {
+        let mut pump = std::pin::pin!(pump.run());
+        tokio::select! {
+            biased;
+            fault = &mut pump => {
+                if let Some(fault) = fault {
+                    return Err(Failed::Body(fault));
+                }
+            }
+            sent = &mut request => return answer(sent),
+        }
+    }
+    answer(request.await)
+}
+
+/// The upstream's answer, as the client's response.
+fn relay(req: &HttpRequest, response: hyper::Response<Incoming>, owns_cors: bool) -> HttpResponse {
+    let (parts, incoming) = response.into_parts();
+    let Ok(status) = StatusCode::from_u16(parts.status.as_u16()) else {
+        let unknown = GatewayError::UpstreamUnavailable(format!("status {}", parts.status));
+        return unknown.error_response();
+    };
+    let headers = client::from_hyper(&parts.headers);
     let mut out = HttpResponse::build(status);
-    let skip = HopByHop::of(response.headers());
-    for (name, value) in response.headers() {
+    let skip = HopByHop::of(&headers);
+    for (name, value) in &headers {
         let theirs = owns_cors && name.as_str().starts_with("access-control-");
         if name != header::CONTENT_LENGTH && !skip.contains(name) && !theirs {
             out.append_header((name.clone(), value.clone()));
@@ -288,13 +292,40 @@ fn relay(
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
     if no_body {
-        if let Some(len) = response.headers().get(header::CONTENT_LENGTH).cloned() {
-            out.insert_header((header::CONTENT_LENGTH, len));
+        // The length a GET would have had (RFC 9110 §9.3.2), which actix-web writes only
+        // from a body's size: an empty body would be announced as 0.
+        if status == StatusCode::NOT_MODIFIED {
+            if let Some(len) = headers.get(header::CONTENT_LENGTH).cloned() {
+                out.insert_header((header::CONTENT_LENGTH, len));
+            }
+        } else if req.method() == Method::HEAD
+            && let Some(len) = content_length(&headers)
+        {
+            return out.body(HeadLength(len));
         }
         return out.finish();
     }
-    match content_length(response.headers()) {
-        Some(len) => out.no_chunking(len).body(SizedStream::new(len, response)),
-        None => out.body(BodyStream::new(response)),
+    let body = BodyDataStream::new(incoming);
+    match content_length(&headers) {
+        Some(len) => out.no_chunking(len).body(SizedStream::new(len, body)),
+        None => out.body(BodyStream::new(body)),
+    }
+}
+
+/// The body of an answer to `HEAD`: none, with the length of the one a `GET` would get.
+struct HeadLength(u64);
+
+impl MessageBody for HeadLength {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.0)
+    }
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<actix_web::web::Bytes, Self::Error>>> {
+        std::task::Poll::Ready(None)
     }
 }
