@@ -34,9 +34,17 @@ pub(crate) struct HopByHop {
 
 impl HopByHop {
     pub(crate) fn of(headers: &HeaderMap) -> HopByHop {
-        let listed = headers
-            .get_all(header::CONNECTION)
-            .filter_map(|value| value.to_str().ok())
+        HopByHop::listed_in(
+            headers
+                .get_all(header::CONNECTION)
+                .map(HeaderValue::as_bytes),
+        )
+    }
+
+    /// From the values of a message's `Connection` headers.
+    pub(crate) fn listed_in<'a>(connection: impl Iterator<Item = &'a [u8]>) -> HopByHop {
+        let listed = connection
+            .filter_map(|value| std::str::from_utf8(value).ok())
             .flat_map(|value| value.split(','))
             .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
             .collect();
@@ -44,7 +52,45 @@ impl HopByHop {
     }
 
     pub(crate) fn contains(&self, name: &HeaderName) -> bool {
-        HOP_BY_HOP.contains(&name.as_str()) || self.listed.contains(name)
+        self.contains_str(name.as_str())
+    }
+
+    /// `name` in lower case, as both `http` crates keep names.
+    pub(crate) fn contains_str(&self, name: &str) -> bool {
+        HOP_BY_HOP.contains(&name) || self.listed.iter().any(|listed| listed == name)
+    }
+}
+
+/// Where [`forward_headers`] writes: actix-web's map for a WebSocket handshake, hyper's
+/// for a proxied request — so that neither request's headers are built twice.
+pub(crate) trait HeaderSink {
+    /// Adds a value, keeping those already there.
+    fn append(&mut self, name: &HeaderName, value: &HeaderValue);
+    /// Sets the only value.
+    fn insert(&mut self, name: &HeaderName, value: &HeaderValue);
+}
+
+impl HeaderSink for HeaderMap {
+    fn append(&mut self, name: &HeaderName, value: &HeaderValue) {
+        HeaderMap::append(self, name.clone(), value.clone());
+    }
+
+    fn insert(&mut self, name: &HeaderName, value: &HeaderValue) {
+        HeaderMap::insert(self, name.clone(), value.clone());
+    }
+}
+
+impl HeaderSink for http::HeaderMap {
+    fn append(&mut self, name: &HeaderName, value: &HeaderValue) {
+        if let Some((name, value)) = super::client::to_hyper(name, value) {
+            http::HeaderMap::append(self, name, value);
+        }
+    }
+
+    fn insert(&mut self, name: &HeaderName, value: &HeaderValue) {
+        if let Some((name, value)) = super::client::to_hyper(name, value) {
+            http::HeaderMap::insert(self, name, value);
+        }
     }
 }
 
@@ -146,33 +192,33 @@ pub(crate) fn forward_headers(
     user: Option<&AuthUser>,
     signed: Option<HeaderValue>,
     forward_claims: bool,
-    out: &mut HeaderMap,
+    out: &mut impl HeaderSink,
 ) {
     let skip = HopByHop::of(req.headers());
     for (name, value) in req.headers() {
         if !owned_here(name) && !skip.contains(name) {
-            out.append(name.clone(), value.clone());
+            out.append(name, value);
         }
     }
     if let Ok(value) = HeaderValue::try_from(forwarded_for(req)) {
-        out.insert(X_FORWARDED_FOR, value);
+        out.insert(&X_FORWARDED_FOR, &value);
     }
-    out.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme(req)));
+    out.insert(&X_FORWARDED_PROTO, &HeaderValue::from_static(scheme(req)));
     if let Some(host) = req.headers().get(header::HOST) {
-        out.insert(X_FORWARDED_HOST, host.clone());
+        out.insert(&X_FORWARDED_HOST, host);
     }
     if let Some(user) = user {
         for (name, value) in identity::headers(user, forward_claims) {
-            out.insert(name, value);
+            out.insert(&name, &value);
         }
     }
     if let Some(signed) = signed {
-        out.insert(identity_token::HEADER, signed);
+        out.insert(&identity_token::HEADER, &signed);
     }
     if let Some(id) = RequestId::of(req)
         && let Ok(value) = HeaderValue::from_str(id.as_str())
     {
-        out.insert(request_id::HEADER, value);
+        out.insert(&request_id::HEADER, &value);
     }
 }
 

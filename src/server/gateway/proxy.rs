@@ -146,7 +146,7 @@ pub async fn proxy(
         return Err(GatewayError::PayloadTooLarge);
     }
 
-    let mut headers = HeaderMap::with_capacity(req.headers().len() + 8);
+    let mut headers = http::HeaderMap::with_capacity(req.headers().len() + 8);
     forward_headers(
         &req,
         user.as_ref(),
@@ -169,8 +169,8 @@ pub async fn proxy(
     if let Some(trace) = span.in_scope(telemetry::propagation_headers) {
         for (name, value) in trace {
             if let (Ok(name), Ok(value)) = (
-                header::HeaderName::try_from(name),
-                header::HeaderValue::try_from(value),
+                http::HeaderName::try_from(name),
+                http::HeaderValue::try_from(value),
             ) {
                 headers.insert(name, value);
             }
@@ -196,7 +196,7 @@ pub async fn proxy(
         .map_err(|e| {
             GatewayError::UpstreamUnavailable(format!("cannot address the upstream: {e}"))
         })?;
-    *forwarded.headers_mut() = client::to_hyper(&headers);
+    *forwarded.headers_mut() = headers;
     let started = Instant::now();
     let request = tokio::time::timeout(
         upstream.timeout,
@@ -278,15 +278,26 @@ fn relay(req: &HttpRequest, response: hyper::Response<Incoming>, owns_cors: bool
         let unknown = GatewayError::UpstreamUnavailable(format!("status {}", parts.status));
         return unknown.error_response();
     };
-    let headers = client::from_hyper(&parts.headers);
     let mut out = HttpResponse::build(status);
-    let skip = HopByHop::of(&headers);
-    for (name, value) in &headers {
+    let skip = HopByHop::listed_in(
+        parts
+            .headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .map(http::HeaderValue::as_bytes),
+    );
+    for (name, value) in &parts.headers {
         let theirs = owns_cors && name.as_str().starts_with("access-control-");
-        if name != header::CONTENT_LENGTH && !skip.contains(name) && !theirs {
-            out.append_header((name.clone(), value.clone()));
+        if name != http::header::CONTENT_LENGTH
+            && !skip.contains_str(name.as_str())
+            && !theirs
+            && let Some(header) = client::from_hyper(name, value)
+        {
+            out.append_header(header);
         }
     }
+    let length = parts.headers.get(http::header::CONTENT_LENGTH);
+    let declared = length.and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
     let no_body = req.method() == Method::HEAD
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -295,18 +306,20 @@ fn relay(req: &HttpRequest, response: hyper::Response<Incoming>, owns_cors: bool
         // The length a GET would have had (RFC 9110 §9.3.2), which actix-web writes only
         // from a body's size: an empty body would be announced as 0.
         if status == StatusCode::NOT_MODIFIED {
-            if let Some(len) = headers.get(header::CONTENT_LENGTH).cloned() {
-                out.insert_header((header::CONTENT_LENGTH, len));
+            if let Some((name, len)) =
+                length.and_then(|v| client::from_hyper(&http::header::CONTENT_LENGTH, v))
+            {
+                out.insert_header((name, len));
             }
         } else if req.method() == Method::HEAD
-            && let Some(len) = content_length(&headers)
+            && let Some(len) = declared
         {
             return out.body(HeadLength(len));
         }
         return out.finish();
     }
     let body = BodyDataStream::new(incoming);
-    match content_length(&headers) {
+    match declared {
         Some(len) => out.no_chunking(len).body(SizedStream::new(len, body)),
         None => out.body(BodyStream::new(body)),
     }
