@@ -144,13 +144,23 @@ PY
     [[ $(wc -l <"$work/tokens.txt") -eq $count ]] || die "minted the wrong number of tokens"
 }
 
-# Serves $work/jwks on a free port; sets $jwks_url.
+# Serves $work/jwks on a free port, the JWKS also as `/jwks` (the Backend API path
+# clerk-rs fetches, as JSON); sets $jwks_url and $jwks_base.
 serve_jwks() {
     local port
     port=$(free_port)
-    python3 -m http.server --bind 127.0.0.1 --directory "$work/jwks" "$port" >"$work/jwks.log" 2>&1 &
+    ln -sf jwks.json "$work/jwks/jwks"
+    python3 - "$port" "$work/jwks" >"$work/jwks.log" 2>&1 <<'PY' &
+import functools, http.server, sys
+class Handler(http.server.SimpleHTTPRequestHandler):
+    # clerk-rs refuses a JWKS that is not served as JSON.
+    extensions_map = {"": "application/json", ".json": "application/json"}
+handler = functools.partial(Handler, directory=sys.argv[2])
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), handler).serve_forever()
+PY
     track $!
-    jwks_url=http://127.0.0.1:$port/jwks.json
+    jwks_base=http://127.0.0.1:$port
+    jwks_url=$jwks_base/jwks.json
     wait_ok "$jwks_url" 10 || die "the JWKS server did not start"
 }
 

@@ -13,6 +13,9 @@
 #                 default 10 000-entry cache (after the first pass every request hits)
 #   5. uncached   GET /protected cycling through all $TOKENS distinct tokens on a second
 #                 keygate with TOKEN_CACHE_SIZE=0: every request verifies a signature
+#   6. clerk-rs   the same tokens against an Actix-web app guarded by the published
+#                 clerk-rs crate (bench/clerk-rs: its actix middleware, its JWKS
+#                 provider on the local JWKS server), which verifies every request
 # and prints requests/s, server CPU per request, p50, p99, non-2xx counts, the ratios
 # to /healthz, the CPU shares of the server, the load generator and the rest of the
 # machine, and keygate's peak RSS. Any non-2xx response or socket error fails the
@@ -34,6 +37,10 @@ PIN=${PIN:-1}
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 build_binaries
+say "building the clerk-rs comparison (release)"
+cargo build --release --locked --manifest-path "$root/bench/clerk-rs/Cargo.toml" --target-dir "$target/clerk-rs"
+clerk=$target/clerk-rs/release/clerk-rs-bench
+[[ -x $clerk ]] || die "no binary at $clerk"
 
 setup_tools
 mint_tokens "$TOKENS"
@@ -73,6 +80,19 @@ HELLO_VERIFY=1 HELLO_ADDR="127.0.0.1:$hello_rsa_port" WORKERS="$WORKERS" "${hell
 hello_rsa_pid=$!
 track "$hello_rsa_pid"
 wait_ok "$hello_rsa_base/" 30 || die "the hello world with RSA did not start"
+clerk_port=$(free_port)
+clerk_base=http://127.0.0.1:$clerk_port
+say "starting the clerk-rs app on $clerk_base"
+clerk_cmd=("$clerk")
+[[ -z $server_cpus ]] || clerk_cmd=(taskset -c "$server_cpus" "$clerk")
+CLERK_API_URL="$jwks_base" CLERK_ADDR="127.0.0.1:$clerk_port" WORKERS="$WORKERS" "${clerk_cmd[@]}" >"$work/clerk-rs.log" 2>&1 &
+clerk_pid=$!
+track "$clerk_pid"
+for _ in $(seq 150); do
+    curl -s -o /dev/null "$clerk_base/protected" -H "$bearer" && break
+    sleep 0.2
+done
+expect_status 200 "$clerk_base/protected" -H "$bearer"
 
 # --- runs ---------------------------------------------------------------------------
 
@@ -100,6 +120,7 @@ if [[ -n $perf_pid ]]; then
     kill -INT "$perf_pid" 2>/dev/null || true
     wait "$perf_pid" 2>/dev/null || true
 fi
+run clerk-rs "$clerk_base/protected" "$work/tokens.txt" - server="$clerk_pid"
 
 hwm_kib=$(awk '/^VmHWM:/ { print $2 }' "/proc/$server_pid/status")
 rss_kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$server_pid/status")
@@ -121,7 +142,7 @@ echo "req/cpu-s: requests per second of server CPU time. CPU columns: % of one c
 echo "the run for the server, the load generator (wrk) and everything else on the machine."
 printf '%-9s %8s %9s %9s %9s %10s %9s %9s %7s %6s %6s %6s\n' \
     run req/s 'x healthz' req/cpu-s 'x healthz' 'cpu us/req' 'p50 ms' 'p99 ms' non-2xx server wrk other
-for name in hello hello+rsa healthz repeated distinct uncached; do
+for name in hello hello+rsa healthz repeated distinct uncached clerk-rs; do
     printf '%-9s %8s %9s %9s %9s %10s %9s %9s %7s %5s%% %5s%% %5s%%\n' "$name" \
         "${rps[$name]}" "$(ratio "${rps[$name]}" "${rps[healthz]}")" \
         "${eff[$name]}" "$(ratio "${eff[$name]}" "${eff[healthz]}")" "${cpu_us[$name]}" \
@@ -132,6 +153,8 @@ echo "token cache of the cached keygate: ${hits:-?} hits, ${misses:-?} misses ($
 
 echo
 echo "targets (requests/s; req/cpu-s analogue in brackets):"
+awk -v h="${rps[healthz]}" -v w="${rps[hello]}" -v he="${eff[healthz]}" -v we="${eff[hello]}" 'BEGIN {
+    printf "  /healthz >= 0.85 x the hello world: %.3f (%s) [%.3f]\n", h / w, h / w >= 0.85 ? "met" : "missed", he / we }'
 awk -v r="${rps[repeated]}" -v h="${rps[healthz]}" -v re="${eff[repeated]}" -v he="${eff[healthz]}" 'BEGIN {
     printf "  /protected repeated >= 0.85 x /healthz: %.3f (%s) [%.3f]\n", r / h, r / h >= 0.85 ? "met" : "missed", re / he }'
 floor_json=$target/criterion/verify/floor_rsa2048_pkcs1_sha256/new/estimates.json
@@ -148,6 +171,9 @@ fi
 awk -v u="${cpu_us[uncached]}" -v hr="${cpu_us[hello+rsa]}" 'BEGIN {
     printf "  uncached /protected CPU/req <= 1.25 x hello+rsa (the same work in one server, at the same rate) %.1f us: %.1f us = %.3f x (%s)\n",
         hr, u, u / hr, u <= 1.25 * hr ? "met" : "missed" }'
+awk -v u="${rps[uncached]}" -v c="${rps[clerk-rs]}" -v ue="${eff[uncached]}" -v ce="${eff[clerk-rs]}" 'BEGIN {
+    printf "  uncached /protected >= 1.1 x clerk-rs, the same %s distinct tokens: %.3f (%s) [%.3f]\n",
+        "'"$TOKENS"'", u / c, u / c >= 1.1 ? "met" : "missed", ue / ce }'
 awk -v k="$hwm_kib" 'BEGIN { printf "  peak RSS <= 64 MiB: %.1f MiB (%s)\n", k / 1024, k <= 65536 ? "met" : "missed" }'
 
 [[ -z $perf_pid ]] || perf_summary "$target/load-perf.data" "the uncached keygate"

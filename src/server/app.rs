@@ -12,25 +12,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use tokio::task::JoinHandle;
-use tracing_actix_web::TracingLogger;
 
 use super::config::Config;
-use super::cors;
 use super::dev::DevIssuer;
 use super::gateway::identity_token::{self, IdentityTokens};
 use super::gateway::proxy::{self, Upstream};
 use super::gateway::sockets::{Ending, Sockets};
-use super::gateway::{ForwardAuth, Gateway, forward_auth, identity};
+use super::gateway::{ForwardAuth, Gateway, forward_auth};
 use super::metrics::{Metrics, ServiceObserver};
-use super::request_id;
+use super::request_id::FrontLayer;
 use super::routes::{self, AppState};
 use super::store::revocations::{RevocationSet, spawn_revocation_sync};
 use super::store::users::UserTracker;
 use super::store::{Store, StoreError};
-use super::telemetry::span::RequestSpan;
+use super::telemetry::span::RequestLayer;
 use super::webhooks::clerk::{self as clerk_webhooks, WebhookState};
 use crate::{Authenticator, ConfigError};
 
@@ -205,26 +202,20 @@ impl Application {
             let dev = dev.clone();
             let metadata = metadata.clone();
             let upstream = upstream.clone();
-            let challenge = Condition::new(metadata.is_some(), from_fn(routes::oauth::challenge));
             let proxying = upstream.is_some();
-            let cors_layer = cors.as_ref().map(cors::CorsConfig::middleware);
-            let owns_cors = cors_layer.is_some();
+            let owns_cors = cors.is_some();
             let app = App::new()
                 .app_data(authenticator.clone())
                 .app_data(state.clone())
                 .app_data(gateway.clone())
-                .wrap(challenge)
-                .wrap(from_fn(routes::record_duration))
-                .wrap(TracingLogger::<RequestSpan>::new())
-                // No handler, guard or upstream ever sees a client's X-Auth-*.
-                .wrap(from_fn(identity::strip_client_identity))
-                // Outside everything that can refuse a request, so that a 401 or 403
-                // carries CORS headers; preflights are answered here, before routing.
-                .wrap(Condition::new(owns_cors, cors_layer.unwrap_or_default()))
-                .wrap(Condition::new(owns_cors, from_fn(cors::shape)))
+                // Strips the client's X-Auth-*, opens the request span, times the
+                // request and adds the resource_metadata challenge.
+                .wrap(RequestLayer::new(metrics.clone(), metadata.clone()))
                 // Outermost: the id exists before the request span and is on every
-                // response, errors included.
-                .wrap(from_fn(request_id::assign))
+                // response, errors included; CORS runs inside it and outside everything
+                // that can refuse a request, so that a 401 or 403 carries CORS headers;
+                // preflights are answered there, before routing.
+                .wrap(FrontLayer::new(cors.clone()))
                 .configure(|cfg| match &upstream {
                     // keygate's own routes move under /_keygate/; the rest goes upstream.
                     Some((origin, connector)) => {

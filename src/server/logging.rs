@@ -10,11 +10,15 @@
 //! span export configured, the OpenTelemetry layer sits beside the log layer with a
 //! filter of its own.
 
+use std::cell::RefCell;
 use std::fmt;
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
-use tracing::{Event, Subscriber};
+use tracing::metadata::LevelFilter;
+use tracing::span::{Attributes, Id, Record};
+use tracing::subscriber::Interest;
+use tracing::{Event, Metadata, Subscriber};
 use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::filter::{FilterExt, filter_fn};
 use tracing_subscriber::fmt::format::Writer;
@@ -22,7 +26,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer, Registry};
+use tracing_subscriber::{EnvFilter, Layer};
 
 use super::config::LogFormat;
 use super::telemetry::{Guard, TelemetryConfig, span};
@@ -45,14 +49,50 @@ pub fn init(
     directives: Option<&str>,
     telemetry: Option<&TelemetryConfig>,
 ) -> Result<Guard, ConfigError> {
-    let requests = filter_fn(|meta| meta.is_span() && meta.name() == span::NAME);
-    let filter = filter(directives)?.or(requests);
-    let logs: Box<dyn Layer<Registry> + Send + Sync> = match format {
+    let env = filter(directives)?;
+    let (export, guard) = Guard::start(telemetry)?;
+    let installed = match export {
+        Some(export) => {
+            // Two layers with filters of their own.
+            let requests = filter_fn(is_request_span);
+            let logs = logs(format).with_filter(env.or(requests)).boxed();
+            tracing_subscriber::registry()
+                .with(vec![logs, export])
+                .try_init()
+        }
+        // One layer: its filter is the subscriber's, which spares every span entry,
+        // exit and close the per-layer filter's bookkeeping (a lookup of the span).
+        None => tracing_subscriber::registry()
+            .with(LogFilter {
+                // Only a directive naming a span (`[span{field=value}]`) is dynamic.
+                dynamic: directives.unwrap_or_default().contains('['),
+                env,
+            })
+            .with(logs(format))
+            .try_init(),
+    };
+    if installed.is_err() {
+        // Someone else's subscriber is in place: nothing of ours would see a span.
+        guard.shutdown();
+        return Ok(Guard::default());
+    }
+    Ok(guard)
+}
+
+fn is_request_span(meta: &Metadata<'_>) -> bool {
+    meta.is_span() && meta.name() == span::NAME
+}
+
+/// The log lines' layer, unfiltered.
+fn logs<S>(format: LogFormat) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+{
+    match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_ansi(false)
             .fmt_fields(TextFields)
-            .with_filter(filter)
             .boxed(),
         LogFormat::Json => SpanFields
             .and_then(
@@ -61,21 +101,69 @@ pub fn init(
                     .fmt_fields(NoFields)
                     .event_format(JsonLines),
             )
-            .with_filter(filter)
             .boxed(),
-    };
-    let (export, guard) = Guard::start(telemetry)?;
-    let layers: Vec<_> = std::iter::once(logs).chain(export).collect();
-    if tracing_subscriber::registry()
-        .with(layers)
-        .try_init()
-        .is_err()
-    {
-        // Someone else's subscriber is in place: nothing of ours would see a span.
-        guard.shutdown();
-        return Ok(Guard::default());
     }
-    Ok(guard)
+}
+
+/// `RUST_LOG` as the whole subscriber's filter, letting the request span through.
+struct LogFilter {
+    env: EnvFilter,
+    /// Whether `env` has span directives, which follow spans as they are entered; the
+    /// span hooks are only passed on then (without, `EnvFilter` takes a lock in each to
+    /// find nothing).
+    dynamic: bool,
+}
+
+impl<S: Subscriber> Layer<S> for LogFilter {
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        // Asked even for the request span: this is where `EnvFilter` learns the span
+        // callsites its span directives name.
+        let interest = Layer::<S>::register_callsite(&self.env, meta);
+        if is_request_span(meta) {
+            Interest::always()
+        } else {
+            interest
+        }
+    }
+
+    fn enabled(&self, meta: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
+        is_request_span(meta) || Layer::<S>::enabled(&self.env, meta, ctx)
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        // The request span is at `info`.
+        Layer::<S>::max_level_hint(&self.env).map(|level| level.max(LevelFilter::INFO))
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if self.dynamic {
+            Layer::<S>::on_new_span(&self.env, attrs, id, ctx);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if self.dynamic {
+            Layer::<S>::on_record(&self.env, id, values, ctx);
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if self.dynamic {
+            Layer::<S>::on_enter(&self.env, id, ctx);
+        }
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        if self.dynamic {
+            Layer::<S>::on_exit(&self.env, id, ctx);
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if self.dynamic {
+            Layer::<S>::on_close(&self.env, id, ctx);
+        }
+    }
 }
 
 /// The fields of text lines: `name=value` separated by spaces, the message bare, the
@@ -87,15 +175,36 @@ pub fn init(
 struct TextFields;
 
 impl<'w> FormatFields<'w> for TextFields {
-    fn format_fields<R: RecordFields>(&self, writer: Writer<'w>, fields: R) -> fmt::Result {
-        let mut visitor = TextVisitor {
-            writer,
-            first: true,
-            result: Ok(()),
-        };
-        fields.record(&mut visitor);
-        visitor.result
+    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
+        thread_local! {
+            static FIELDS: RefCell<String> = const { RefCell::new(String::new()) };
+        }
+        // Gathered first and written at once: the request span's fields go into a new
+        // string, which would otherwise grow (and move) two or three times per request.
+        FIELDS.with(|buffer| match buffer.try_borrow_mut() {
+            Ok(mut buffer) => {
+                buffer.clear();
+                let result = record_text(Writer::new(&mut *buffer), fields);
+                let written = writer.write_str(&buffer);
+                if buffer.capacity() > 4096 {
+                    *buffer = String::new();
+                }
+                result.and(written)
+            }
+            // A value whose formatting logs something.
+            Err(_) => record_text(writer, fields),
+        })
     }
+}
+
+fn record_text<R: RecordFields>(writer: Writer<'_>, fields: R) -> fmt::Result {
+    let mut visitor = TextVisitor {
+        writer,
+        first: true,
+        result: Ok(()),
+    };
+    fields.record(&mut visitor);
+    visitor.result
 }
 
 struct TextVisitor<'w> {
@@ -110,13 +219,19 @@ impl TextVisitor<'_> {
         if self.result.is_err() || name.starts_with("log.") {
             return;
         }
-        let separator = if self.first { "" } else { " " };
-        self.first = false;
-        self.result = if name == "message" {
-            write!(self.writer, "{separator}{value}")
-        } else {
-            write!(self.writer, "{separator}{name}={value}")
-        };
+        // Piece by piece: one formatting pass for the value alone.
+        let first = std::mem::replace(&mut self.first, false);
+        let writer = &mut self.writer;
+        self.result = (|| {
+            if !first {
+                writer.write_char(' ')?;
+            }
+            if name != "message" {
+                writer.write_str(name)?;
+                writer.write_char('=')?;
+            }
+            writer.write_fmt(value)
+        })();
     }
 }
 
@@ -311,6 +426,58 @@ mod tests {
             text.trim(),
             r#"WARN request{request_id=req-1 http.method=GET}: token rejected: why code="malformed_token" attempt=2"#,
         );
+    }
+
+    /// The lines of `directives` for events inside and outside a request span, with
+    /// the filter the service installs when nothing is exported.
+    fn filtered_lines(directives: &str) -> String {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::registry()
+            .with(LogFilter {
+                env: filter(Some(directives)).unwrap(),
+                dynamic: directives.contains('['),
+            })
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(move || writer.clone())
+                    .with_ansi(false)
+                    .without_time()
+                    .with_target(false)
+                    .fmt_fields(TextFields),
+            );
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::debug!("outside, debug");
+            tracing::warn!("outside, warn");
+            let id = Some("req-2");
+            let span = tracing::info_span!(
+                "request",
+                request_id = id.map(tracing::field::display),
+                http.method = %"GET",
+            );
+            let _entered = span.enter();
+            tracing::debug!("inside, debug");
+            tracing::warn!("inside, warn");
+        });
+        String::from_utf8(lines.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn the_request_span_passes_any_filter_and_span_directives_still_apply() {
+        let text = filtered_lines("warn");
+        assert!(text.contains("WARN outside, warn"), "{text}");
+        assert!(
+            text.contains("WARN request{request_id=req-2 http.method=GET}: inside, warn"),
+            "{text}"
+        );
+        assert!(!text.contains("debug"), "{text}");
+        // A directive naming the span turns its debug lines on, and only its.
+        let text = filtered_lines("warn,[request]=debug");
+        assert!(
+            text.contains("DEBUG request{request_id=req-2 http.method=GET}: inside, debug"),
+            "{text}"
+        );
+        assert!(!text.contains("outside, debug"), "{text}");
     }
 
     #[test]

@@ -247,11 +247,11 @@ impl Metrics {
         self.websockets_closed.with_label_values(&[reason]).inc();
     }
 
-    /// Records one HTTP request.
-    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    /// The duration histogram of the labels `method` (a [`method_label`]), `route` and
+    /// `status` (a [`status_label`]), for a caller that keeps it.
+    pub(crate) fn request_histogram(&self, method: &str, route: &str, status: &str) -> Histogram {
         self.request_duration
-            .with_label_values(&[method_label(method), route, status_label(status)])
-            .observe(seconds);
+            .with_label_values(&[method, route, status])
     }
 
     /// Records one proxied request: its status (`None`: no response) and the time to

@@ -104,5 +104,6 @@ async fn health_and_readiness_without_jwks() {
         (health.status.as_u16(), health.body.clone()),
         (200, json!({"status": "ok"}))
     );
+    assert_eq!(health.header("content-type"), Some("application/json"));
     assert_eq!(ready.status, 200);
 }

@@ -93,6 +93,9 @@ async fn metrics_expose_the_contract_names() {
         "keygate_token_cache_hits_total 1",
         "keygate_token_cache_misses_total 2",
         "keygate_http_request_duration_seconds_bucket{method=\"GET\",route=\"/protected\",status=\"200\"",
+        // Every request counted once, under its own labels.
+        "keygate_http_request_duration_seconds_count{method=\"GET\",route=\"/protected\",status=\"200\"} 2",
+        "keygate_http_request_duration_seconds_count{method=\"GET\",route=\"/protected\",status=\"401\"} 1",
     ] {
         assert!(text.contains(name), "missing {name} in\n{text}");
     }

@@ -6,10 +6,7 @@
 //! and with `_` read as `-` (`X_Auth_User_Id` arrives there as `HTTP_X_AUTH_USER_ID`,
 //! the same variable as `X-Auth-User-Id`).
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
-use actix_web::middleware::Next;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -56,17 +53,8 @@ pub fn is_routing_override(name: &str) -> bool {
         .any(|spelled| reads_as(name, spelled, false))
 }
 
-/// Middleware (with `from_fn`): drops every client header that reads as `X-Auth-*`, in
-/// any case and spelling and however often it is repeated.
-pub async fn strip_client_identity(
-    mut req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    strip(req.headers_mut());
-    next.call(req).await
-}
-
-/// Removes the headers of `headers` that read as `X-Auth-*`.
+/// Removes the headers of `headers` that read as `X-Auth-*`, in any case and spelling
+/// and however often repeated (the request middleware calls it for every request).
 pub fn strip(headers: &mut HeaderMap) {
     let owned: Vec<HeaderName> = headers
         .keys()

@@ -19,7 +19,7 @@ use crate::Authenticator;
 
 pub use health::{healthz, readyz};
 pub use me::me;
-pub use metrics::{metrics, record_duration};
+pub use metrics::metrics;
 pub use protected::protected;
 
 /// State the non-auth routes read, shared as `web::Data<AppState>`.

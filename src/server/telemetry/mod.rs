@@ -1,4 +1,4 @@
-//! Traces: one span per request (through `tracing-actix-web`), with child spans for
+//! Traces: one span per request (`span::RequestLayer`), with child spans for
 //! JWKS fetches, Backend API calls and the upstream call; W3C trace context honoured
 //! from `traceparent` and propagated to the upstream; and, when
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, export over OTLP/HTTP.
