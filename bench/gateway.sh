@@ -230,6 +230,12 @@ awk -v a="${mrps[auth]}" -v h="${mrps[healthz]}" -v p="${mrps[proxy]}" -v n="${m
         printf "  proxy >= 0.5 x the upstream directly: %.3f (%s)\n", p / u, verdict(p / u, 0.5)
         printf "    for reference, nginx proxy_pass alone (no authentication) reaches %.3f x the upstream directly\n", b / u
     }'
+echo "targets (CPU per request of the serving processes, last round):"
+awk -v p="${cpu_us[proxy]}" -v b="${cpu_us[nginx-pass]}" '
+    BEGIN {
+        r = p / b
+        printf "  proxied request stack (keygate + upstream) <= 1.5 x nginx bare proxy_pass (nginx + upstream): %.3f (%s)\n", r, r <= 1.5 ? "met" : "missed"
+    }'
 if [[ $PROFILE != 0 ]]; then
     echo "  (perf sampled the $PROFILE run's keygate, which slows it: take ratios from a run without PROFILE)"
     perf_summary "$target/gateway-perf.data" "the $PROFILE run's keygate"
