@@ -21,10 +21,12 @@ use super::gateway::identity_token::{self, IdentityTokens};
 use super::gateway::proxy::{self, Upstream};
 use super::gateway::sockets::{Ending, Sockets};
 use super::gateway::{ForwardAuth, Gateway, forward_auth};
-use super::metrics::{Metrics, ServiceObserver};
+use super::metrics::Metrics;
+use super::observer::Both;
 use super::request_id::FrontLayer;
 use super::routes::{self, AppState};
 use super::store::revocations::{RevocationSet, spawn_revocation_sync};
+use super::store::seen::SeenUsers;
 use super::store::users::UserTracker;
 use super::store::{Store, StoreError};
 use super::telemetry::span::RequestLayer;
@@ -124,11 +126,7 @@ impl Application {
         let authenticator = auth
             .clock(clock.clone())
             .revocations(revocations.clone())
-            .observer(ServiceObserver {
-                metrics: metrics.clone(),
-                users: Some(users),
-                clock: clock.clone(),
-            })
+            .observer(Both(metrics.clone(), SeenUsers::new(users, clock.clone())))
             .build()?;
         let ready_check = authenticator.clone();
         let draining = Arc::new(AtomicBool::new(false));

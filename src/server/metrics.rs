@@ -1,6 +1,6 @@
 //! Prometheus metrics of one keygate instance, in its own registry so several
-//! instances (tests) in one process never share counters, and the [`Observer`] that
-//! feeds them from the library core.
+//! instances (tests) in one process never share counters; [`Metrics`] is also the
+//! [`Observer`] that feeds them from the library core.
 //!
 //! Every label value comes from a fixed set — result codes, route patterns, a method
 //! list with `other`, known status codes with classes for the rest — so no input can
@@ -12,8 +12,6 @@ use prometheus::{
 };
 
 use super::store::revocations::SyncObserver;
-use super::store::users::UserTracker;
-use crate::clock::SharedClock;
 use crate::observe::{BackendApiOutcome, JwksFetched};
 use crate::{AuthError, AuthUser, Observer};
 
@@ -289,52 +287,32 @@ impl SyncObserver for Metrics {
     }
 }
 
-/// What the service does with the core's reports: metrics, and the just-in-time user
-/// row of every authenticated user.
-pub struct ServiceObserver {
-    /// The registry's metrics.
-    pub metrics: Metrics,
-    /// Just-in-time user rows (none without a database).
-    pub users: Option<UserTracker>,
-    /// The clock `last_seen_at` is read from.
-    pub clock: SharedClock,
-}
-
-impl Observer for ServiceObserver {
+impl Observer for Metrics {
     fn authenticated(&self, outcome: Result<&AuthUser, &AuthError>) {
         match outcome {
-            Ok(user) => {
-                self.metrics.auth_ok.inc();
-                if let Some(users) = &self.users {
-                    users.seen(
-                        user.user_id(),
-                        i64::try_from(self.clock.unix_secs()).unwrap_or(i64::MAX),
-                    );
-                }
-            }
-            Err(e) => self.metrics.auth_total.with_label_values(&[e.code()]).inc(),
+            Ok(_) => self.auth_ok.inc(),
+            Err(e) => self.auth_total.with_label_values(&[e.code()]).inc(),
         }
     }
 
     fn token_cache(&self, hit: bool) {
         if hit {
-            self.metrics.token_cache_hits.inc();
+            self.token_cache_hits.inc();
         } else {
-            self.metrics.token_cache_misses.inc();
+            self.token_cache_misses.inc();
         }
     }
 
     fn jwks_fetched(&self, fetch: &JwksFetched) {
         if fetch.ok {
-            self.metrics.jwks_fetch_ok.inc();
+            self.jwks_fetch_ok.inc();
         } else {
-            self.metrics.jwks_fetch_error.inc();
+            self.jwks_fetch_error.inc();
         }
-        self.metrics
-            .jwks_keys
+        self.jwks_keys
             .set(i64::try_from(fetch.keys).unwrap_or(i64::MAX));
         if let Some(at) = fetch.last_success {
-            self.metrics.jwks_last_success.set(at as f64);
+            self.jwks_last_success.set(at as f64);
         }
     }
 
@@ -344,10 +322,7 @@ impl Observer for ServiceObserver {
             BackendApiOutcome::Refused => "refused",
             BackendApiOutcome::Failed => "failed",
         };
-        self.metrics
-            .backend_api_total
-            .with_label_values(&[label])
-            .inc();
+        self.backend_api_total.with_label_values(&[label]).inc();
     }
 }
 

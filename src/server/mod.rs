@@ -16,6 +16,7 @@ pub(crate) mod dev;
 pub(crate) mod gateway;
 pub(crate) mod logging;
 pub(crate) mod metrics;
+pub(crate) mod observer;
 pub(crate) mod request_id;
 pub(crate) mod routes;
 pub(crate) mod store;

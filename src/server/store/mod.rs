@@ -13,6 +13,7 @@
 
 pub mod listener;
 pub mod revocations;
+pub(crate) mod seen;
 pub mod users;
 
 use std::str::FromStr;

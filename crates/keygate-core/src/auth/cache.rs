@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use super::verifier::Verified;
+use super::verified::Verified;
 
 /// A bounded concurrent map from token to its verification result.
 pub struct TokenCache {

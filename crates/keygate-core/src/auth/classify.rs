@@ -13,7 +13,7 @@
 use super::AuthError;
 use super::claims::Claims;
 use super::error::Rejection;
-use super::token::JoseHeader;
+use super::token::{JoseHeader, is_oauth_type};
 use super::token_type::TokenType;
 
 /// Clerk's categories of session tokens.
@@ -22,8 +22,6 @@ pub const SESSION_CATEGORIES: [&str; 2] = ["cl_B7d4PD111AAA", "cl_I7d4PD111III"]
 pub const TEMPLATE_CATEGORY: &str = "cl_B7d4PD222AAA";
 /// Clerk's category of machine-to-machine JWTs.
 pub const M2M_CATEGORY: &str = "cl_B7d4PD333AAA";
-/// The `typ` values of OAuth access tokens (RFC 9068), compared case-insensitively.
-pub const OAUTH_TYPES: [&str; 2] = ["at+jwt", "application/at+jwt"];
 /// The `sub` prefix of Clerk machines.
 pub const MACHINE_SUBJECT_PREFIX: &str = "mch_";
 
@@ -63,11 +61,6 @@ impl Opaque {
             Opaque::ApiKey => TokenType::ApiKey,
         }
     }
-}
-
-/// Whether a `typ` header is an OAuth access token's.
-pub fn is_oauth_type(typ: &str) -> bool {
-    OAUTH_TYPES.iter().any(|t| t.eq_ignore_ascii_case(typ))
 }
 
 /// The token type of a JWT, from its (unverified) header and payload.

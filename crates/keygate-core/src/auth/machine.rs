@@ -27,7 +27,7 @@ use super::AuthError;
 use super::claims::Claims;
 use super::classify::Opaque;
 use super::error::Rejection;
-use super::verifier::{KeySource, Verified};
+use super::verified::{KeySource, Verified};
 use crate::clock::SharedClock;
 use crate::observe::{BackendApiOutcome, SharedObserver};
 

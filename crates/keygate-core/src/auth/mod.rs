@@ -18,6 +18,7 @@ pub mod sources;
 pub mod token;
 pub mod token_type;
 pub mod user;
+pub mod verified;
 pub mod verifier;
 
 pub use billing::is_valid_entitlement;

@@ -8,11 +8,19 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
 use super::AuthError;
-use super::classify::is_oauth_type;
 use super::error::Rejection;
 
 /// The longest token accepted; longer ones are rejected unparsed.
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// The `typ` values of OAuth access tokens (RFC 9068), compared case-insensitively.
+pub const OAUTH_TYPES: [&str; 2] = ["at+jwt", "application/at+jwt"];
+
+/// Whether a `typ` header is an OAuth access token's: the parser admits it beside
+/// `JWT`, and classification reads it as the token's type.
+pub fn is_oauth_type(typ: &str) -> bool {
+    OAUTH_TYPES.iter().any(|t| t.eq_ignore_ascii_case(typ))
+}
 
 /// A token split into its parts, not yet verified.
 #[derive(Debug)]

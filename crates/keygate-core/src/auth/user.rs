@@ -10,7 +10,7 @@ use super::claims::Claims;
 use super::org::{Org, with_org_prefix};
 use super::reverification::Reverification;
 use super::token_type::TokenType;
-use super::verifier::Verified;
+use super::verified::Verified;
 
 /// An authenticated caller: the handler argument that makes a route require a valid
 /// token. Cheap to clone.

@@ -18,45 +18,14 @@ use super::claims::Claims;
 use super::classify::{Opaque, classify};
 use super::error::Rejection;
 use super::machine::MachineTokens;
-use super::org::Org;
 use super::policy::Policy;
 use super::token_type::{TokenType, TokenTypes};
+use super::verified::{KeySource, Verified};
 use super::{AuthError, token};
 use crate::clock::SharedClock;
 use crate::keys::{KeySet, KeysHandle, PublicKey, RefreshOutcome, SecretKey};
 use crate::observe::SharedObserver;
 use crate::revocation::RevocationCheck;
-
-/// Which key verified a token, so a cache hit can tell whether that key is still trusted.
-#[derive(Debug, Clone)]
-pub enum KeySource {
-    /// `JWT_SECRET`.
-    Secret,
-    /// `JWT_PUBLIC_KEY`.
-    Static,
-    /// A JWKS key: the `kid` it was published under (`None`: the set's only key) and the key.
-    Jwks(Option<String>, Arc<PublicKey>),
-    /// Clerk's Backend API vouched for an opaque machine token.
-    BackendApi,
-}
-
-/// A token that passed every check.
-#[derive(Debug)]
-pub struct Verified {
-    /// The claims.
-    pub claims: Claims,
-    /// The organization, read from the claims when first asked for.
-    pub org: OnceLock<Option<Org>>,
-    /// What kind of token it is.
-    pub token_type: TokenType,
-    /// Its scopes (OAuth and machine tokens).
-    pub scopes: Vec<String>,
-    /// The key that verified it.
-    pub key: KeySource,
-    /// What the application derived from it (see [`AuthUser::memo`](super::AuthUser::memo)),
-    /// cached with it.
-    pub memo: super::memo::Memo,
-}
 
 /// Verifies tokens against the configured secret, static key and published JWKS.
 pub struct Verifier {
