@@ -72,6 +72,7 @@ count() {
     hello) ready=$url/ url=$url/ tokens=- command=("$hello") extra=(HELLO_ADDR="127.0.0.1:$port") ;;
     healthz) url=$url/healthz tokens=- ;;
     auth) url=$url/auth script=$work/cycle-auth.lua ;;
+    protected) url=$url/protected ;;
     proxy) url=$url/ ready=http://127.0.0.1:$port/_keygate/readyz extra=(UPSTREAM_URL="http://127.0.0.1:$hello_port") ;;
     uncached) url=$url/protected tokens=$work/tokens.txt extra=(TOKEN_CACHE_SIZE=0) ;;
     clerk-rs)
