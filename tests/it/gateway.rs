@@ -716,3 +716,30 @@ async fn bodies_reach_the_upstream_whole_with_their_framing() {
         Some(&b"7"[..])
     );
 }
+
+#[actix_rt::test]
+async fn the_upstream_sees_its_own_host_and_every_repeated_header() {
+    let upstream = TestUpstream::start().await;
+    let app = proxy_app(&upstream.url, &[("GATEWAY_PUBLIC_PATHS", "(.*)")]).await;
+    // A forged Host, a repeated header and an Expect: the upstream is addressed by its
+    // own authority, the client's Host only travels as X-Forwarded-Host, repeats keep
+    // their order, and a 100-continue exchange still delivers the body.
+    let base = app.base.clone();
+    let raw = "POST /hosted HTTP/1.1\r\nHost: evil.example\r\nX-Custom: one\r\nX-Custom: two\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello".to_string();
+    let line = actix_rt::task::spawn_blocking(move || raw_http(&base, &raw))
+        .await
+        .unwrap();
+    assert!(
+        line.starts_with("HTTP/1.1 100") || line.starts_with("HTTP/1.1 200"),
+        "{line}"
+    );
+    let seen = upstream.last();
+    assert_eq!(seen.target, "/hosted");
+    assert_eq!(
+        seen.all("host"),
+        vec![upstream.url.trim_start_matches("http://")]
+    );
+    assert_eq!(seen.header("x-forwarded-host"), Some("evil.example"));
+    assert_eq!(seen.all("x-custom"), vec!["one", "two"]);
+    assert_eq!(seen.body, b"hello");
+}
